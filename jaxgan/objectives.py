@@ -1,0 +1,62 @@
+"""Adversarial objectives on logits, chosen by `config.objective`.
+
+Every objective has the same signature, so any architecture pairs with any loss:
+  d_loss(real_logits, fake_logits) -> scalar   (the discriminator/critic minimises it)
+  g_loss(fake_logits) -> scalar                (the generator minimises it)
+  score(logits) -> what to report as D(x): a probability for the BCE family, the raw critic
+                   value for the others.
+Losses never compute sigmoid and then log: `optax.sigmoid_binary_cross_entropy` and
+`jax.nn.softplus` are stable for any logit, so no run dies of log(0).
+"""
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxgan.registry import Registry
+
+OBJECTIVES = Registry('objective')
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  d_loss: Callable
+  g_loss: Callable
+  score: Callable
+
+
+def _bce(logits, target):
+  return optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)).mean()
+
+
+def _d_bce(real_logits, fake_logits):
+  return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+
+
+# Goodfellow et al.'s practical choice: G maximises log D(G(z)) (labels flipped to "real").
+OBJECTIVES.register('non_saturating')(Objective(
+    d_loss=_d_bce, g_loss=lambda fake: _bce(fake, 1.0), score=jax.nn.sigmoid))
+
+# The minimax game as written: G minimises log(1 - D(G(z))) = -softplus(logit) - ... on logits.
+OBJECTIVES.register('minimax')(Objective(
+    d_loss=_d_bce, g_loss=lambda fake: -_bce(fake, 0.0), score=jax.nn.sigmoid))
+
+# Arjovsky et al.: the critic maximises E[D(x)] - E[D(G(z))].
+OBJECTIVES.register('wasserstein')(Objective(
+    d_loss=lambda real, fake: fake.mean() - real.mean(),
+    g_loss=lambda fake: -fake.mean(), score=lambda x: x))
+
+OBJECTIVES.register('hinge')(Objective(
+    d_loss=lambda real, fake: jax.nn.relu(1.0 - real).mean() + jax.nn.relu(1.0 + fake).mean(),
+    g_loss=lambda fake: -fake.mean(), score=lambda x: x))
+
+# Mao et al. (LSGAN), a=0, b=c=1.
+OBJECTIVES.register('least_squares')(Objective(
+    d_loss=lambda real, fake: 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake ** 2).mean(),
+    g_loss=lambda fake: 0.5 * ((fake - 1.0) ** 2).mean(), score=lambda x: x))
+
+
+def get(name: str) -> Objective:
+  return OBJECTIVES.get(name, 'objective')
