@@ -71,7 +71,14 @@ def get_config() -> ml_collections.ConfigDict:
   # conv steps is far slower than single steps on XLA:CPU, and pays on GPU/TPU.
   config.loop.steps_per_dispatch = 0
 
+  # Sample quality (jaxgan/metrics): generated samples against the held-out split
+  # (data.eval_split), in the features of the project's digit network or of InceptionV3.
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 0        # 0: no evaluation during training
-  config.eval.num_samples = 2000
+  config.eval.num_samples = 2000     # generated samples per evaluation (fixed noise)
+  config.eval.feature_net = 'auto'   # 'auto' (digits for MNIST-like data, else inception) | 'digits' | 'inception'
+  config.eval.inception_weights = '' # .npz converted from pytorch-fid's weights (see jaxgan/metrics/inception.py)
+  config.eval.max_real_samples = 10_000  # held-out images compared against (the first N of eval_split)
+  config.eval.reference_points = True    # also score train real (the floor), noise and blurred real, once
+  config.eval.stacked_num_samples = 26_000  # Stacked-MNIST (3-channel digits) mode count, PacGAN protocol
   return config

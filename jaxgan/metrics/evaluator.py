@@ -1,0 +1,256 @@
+"""Evaluation inside training and of saved runs: generated samples against held-out real ones.
+
+`make_evaluator(config, dataset, trainer, mesh)` returns `evaluator(state, step) -> {name: float}`.
+It draws `config.eval.num_samples` samples from fixed noise (the same at every evaluation and
+on resume), maps them and the held-out split (`data.eval_split`) through a feature network,
+and scores them:
+
+  digits (MNIST-like data; the project's own classifier, jaxgan/metrics/digits.py):
+    fd_digits, kid, kid_std, precision, recall, is_digits, class_kl, classes_covered
+    and, for 3-channel digits (Stacked-MNIST): stacked_modes, stacked_kl, stacked_num_samples
+  inception (natural images; weights from config.eval.inception_weights):
+    fid, kid, kid_std, precision, recall, inception_score (when the weights have the fc layer)
+
+Reference points make the numbers readable: the same scores for real train images (the floor:
+what a generator that reproduces the data distribution would get with these sample counts),
+Gaussian noise, and blurred real images. They are computed once and returned, prefixed
+`floor/`, `noise/`, `blur/`, with the first evaluation of a process.
+"""
+import math
+from typing import Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import parallel
+from jaxgan.errors import ConfigError
+from jaxgan.metrics import scores
+
+# Datasets whose images are MNIST digits (28x28; 3 channels = Stacked-MNIST).
+DIGIT_DATASETS = ('offline_mnist', 'mnist', 'stacked_mnist', 'offline_stacked_mnist')
+# Fixed randomness of evaluation, apart from the training streams of train.py.
+_EVAL_STREAM = 0xE7A1
+_BLUR_SIGMA = 1.0        # pixels; the "blurred real" reference
+_PR_NEIGHBOURS = 3       # k of Kynkaanniemi et al.
+_KID_SUBSETS, _KID_SUBSET_SIZE = 100, 1000
+
+
+class DigitFeatures:
+  """The digit classifier applied per channel: 1 channel = digits, 3 = Stacked-MNIST."""
+
+  name = 'digits'
+  fd_name = 'fd_digits'
+
+  def __init__(self, classifier, channels: int):
+    self.classifier = classifier
+    self.channels = channels
+    self.feature_dim = classifier.feature_dim * channels
+
+  def apply(self, images):
+    """[N, 28, 28, C] in [-1, 1] -> (features [N, C*d], logits [N, C, 10])."""
+    n, h, w, c = images.shape
+    per_channel = jnp.transpose(images, (0, 3, 1, 2)).reshape(n * c, h, w, 1)
+    features, logits = self.classifier.apply(per_channel)
+    return features.reshape(n, -1), logits.reshape(n, c, -1)
+
+
+def _is_digit_like(dataset) -> bool:
+  h, w, c = dataset.info.image_shape
+  return dataset.name in DIGIT_DATASETS and (h, w) == (28, 28) and c in (1, 3)
+
+
+def make_feature_net(config, dataset):
+  """The feature network `config.eval.feature_net` asks for, or a ConfigError saying why not."""
+  choice = config.eval.feature_net
+  if choice not in ('auto', 'digits', 'inception'):
+    raise ConfigError(f"eval.feature_net must be one of auto, digits, inception; got {choice!r}")
+  h, w, c = dataset.info.image_shape
+  if choice == 'digits' or (choice == 'auto' and _is_digit_like(dataset)):
+    if (h, w) != (28, 28) or c not in (1, 3):
+      raise ConfigError(f'eval.feature_net=digits needs 28x28 images with 1 channel (digits) or 3 '
+                        f'(Stacked-MNIST); {dataset.name} gives {h}x{w}x{c}')
+    from jaxgan.data.images import data_dir_of
+    from jaxgan.metrics.digits import load_digit_classifier
+    return DigitFeatures(load_digit_classifier(data_dir_of(config.data)), c)
+  path = config.eval.inception_weights
+  if not path:
+    raise ConfigError(
+        f'dataset {dataset.name!r} is not MNIST digits, so evaluation needs InceptionV3 weights: '
+        'convert pytorch-fid\'s pt_inception .pth with `python -m jaxgan.metrics.inception '
+        'convert IN.pth OUT.npz` and pass --config.eval.inception_weights=OUT.npz '
+        '(or turn evaluation off with --config.eval.every_steps=0)')
+  import os
+  if not os.path.isfile(os.path.expanduser(path)):
+    raise ConfigError(f'eval.inception_weights={path!r} does not exist')
+  from jaxgan.metrics.inception import InceptionFeatures
+  try:
+    return InceptionFeatures.from_file(os.path.expanduser(path))
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+
+
+def _check_eval_config(config) -> None:
+  e = config.eval
+  for name, minimum in (('num_samples', 2), ('max_real_samples', 2), ('stacked_num_samples', 1)):
+    value = e[name]
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+      raise ConfigError(f'eval.{name} must be an integer >= {minimum}, got {value!r}')
+  if not config.data.eval_split:
+    raise ConfigError('evaluation compares against held-out images: set data.eval_split '
+                      '(e.g. test), or turn evaluation off with --config.eval.every_steps=0')
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring feature sets
+
+def score(real: Dict[str, np.ndarray], fake: Dict[str, np.ndarray], net) -> Dict[str, float]:
+  """Every metric of `fake` against `real`; each is a dict with 'features' and 'logits'."""
+  rf, ff = real['features'], fake['features']
+  results = {net.fd_name: scores.frechet_distance_of(rf, ff)}
+  results['kid'], results['kid_std'] = scores.kid(rf, ff, _KID_SUBSETS, _KID_SUBSET_SIZE)
+  results['precision'], results['recall'] = chunked_precision_recall(rf, ff, _PR_NEIGHBOURS)
+  logits = fake['logits']
+  if net.name == 'digits':
+    if logits.shape[1] == 1:
+      labels = logits[:, 0].argmax(-1)
+      counts = scores.class_histogram(labels, logits.shape[-1])
+      results['is_digits'] = scores.inception_score(logits[:, 0])
+      results['class_kl'] = scores.kl_to_uniform(counts)
+      results['classes_covered'] = float(scores.modes_covered(counts))
+  elif getattr(net, 'has_logits', False):
+    results['inception_score'] = scores.inception_score(logits)
+  return results
+
+
+def chunked_precision_recall(real, fake, k: int):
+  """Precision/recall with equal set sizes, using every sample of the larger set.
+
+  The larger set is cut into disjoint chunks as large as the smaller one, and the scores are
+  averaged over chunks: radii then always come from sets of the same size, as in the paper.
+  """
+  n = min(len(real), len(fake))
+  small, large, fake_is_large = (real, fake, True) if len(fake) >= len(real) else (fake, real, False)
+  precisions, recalls = [], []
+  for i in range(len(large) // n):
+    chunk = large[i * n:(i + 1) * n]
+    r, f = (small, chunk) if fake_is_large else (chunk, small)
+    p, rec = scores.precision_recall(r, f, k)
+    precisions.append(p)
+    recalls.append(rec)
+  return float(np.mean(precisions)), float(np.mean(recalls))
+
+
+def stacked_scores(logits: np.ndarray) -> Dict[str, float]:
+  return scores.stacked_modes(logits.argmax(-1))
+
+
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+  """Blurs NHWC float images per channel with a Gaussian of `sigma` pixels (edges reflected)."""
+  from scipy.ndimage import gaussian_filter
+  return gaussian_filter(images, sigma=(0, sigma, sigma, 0), mode='reflect').astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# The evaluator
+
+class Evaluator:
+
+  def __init__(self, config, dataset, trainer, mesh, feature_net=None):
+    _check_eval_config(config)
+    self.config = config
+    self.trainer = trainer
+    self.mesh = mesh
+    self.net = feature_net or make_feature_net(config, dataset)
+    self.num_samples = config.eval.num_samples
+    self.batch_size = config.train.batch_size
+    self.key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_STREAM)
+    replicated = parallel.replicated(mesh)
+    net, batch = self.net, self.batch_size
+    # Samples are drawn in training-sized batches: with BatchNorm in batch-statistics mode the
+    # generator then sees the batch size it was trained with.
+    self._generate = jax.jit(lambda state, key: net.apply(trainer.sample(state, key, batch)),
+                             out_shardings=replicated)
+    self._features = jax.jit(net.apply, out_shardings=replicated)
+
+    real_images, _ = dataset.arrays(config.data.eval_split, config.eval.max_real_samples)
+    self.real = self.image_features(_to_unit(real_images))
+    self.num_real = len(real_images)
+    self._dataset = dataset
+    self._references = None
+    self._reported_references = False
+
+  def image_features(self, images: np.ndarray, batch_size: int = 500) -> Dict[str, np.ndarray]:
+    """Features and logits of host images in [-1, 1] (NHWC float), in fixed-size batches."""
+    feats, logits = [], []
+    for start in range(0, len(images), batch_size):
+      chunk = images[start:start + batch_size]
+      valid = len(chunk)
+      if valid < batch_size and len(images) > batch_size:  # one compiled shape
+        chunk = np.concatenate([chunk, np.zeros((batch_size - valid,) + chunk.shape[1:], chunk.dtype)])
+      f, l = parallel.fetch(self._features(jnp.asarray(chunk)))
+      feats.append(f[:valid])
+      logits.append(l[:valid])
+    return {'features': np.concatenate(feats), 'logits': np.concatenate(logits)}
+
+  def generated_features(self, state, num_samples: int, stream: int = 0) -> Dict[str, np.ndarray]:
+    """Features of `num_samples` generated samples from the fixed evaluation noise."""
+    key = jax.random.fold_in(self.key, stream)
+    feats, logits = [], []
+    for i in range(math.ceil(num_samples / self.batch_size)):
+      f, l = parallel.fetch(self._generate(state, jax.random.fold_in(key, i)))
+      feats.append(f)
+      logits.append(l)
+    return {'features': np.concatenate(feats)[:num_samples],
+            'logits': np.concatenate(logits)[:num_samples]}
+
+  def __call__(self, state, step: Optional[int] = None) -> Dict[str, float]:
+    del step  # The same noise at every step, so curves compare like with like.
+    fake = self.generated_features(state, self.num_samples)
+    results = score(self.real, fake, self.net)
+    if self._is_stacked():
+      stacked = self.generated_features(state, self.config.eval.stacked_num_samples, stream=1)
+      results.update(stacked_scores(stacked['logits']))
+    if self.config.eval.reference_points and not self._reported_references:
+      self._reported_references = True
+      for point, values in self.reference_points().items():
+        results.update({f'{point}/{name}': v for name, v in values.items()})
+    return results
+
+  def _is_stacked(self) -> bool:
+    return self.net.name == 'digits' and self.net.channels == 3
+
+  def reference_points(self) -> Dict[str, Dict[str, float]]:
+    """Scores of real train images (floor), Gaussian noise and blurred real images, cached."""
+    if self._references is None:
+      self._references = self._compute_references()
+    return self._references
+
+  def _compute_references(self) -> Dict[str, Dict[str, float]]:
+    rng = np.random.default_rng(self.config.seed + _EVAL_STREAM)
+    split = self.config.data.train_split
+    num_train = self._dataset.num_records(split)
+    n = min(self.num_samples, num_train)
+    # A seeded random subset of the train split, read record by record (the split may be large).
+    indices = np.sort(rng.choice(num_train, n, replace=False))
+    train = _to_unit(np.stack([self._dataset.record(split, i)[0] for i in indices]))
+    noise = np.clip(rng.standard_normal(train.shape), -1.0, 1.0).astype(np.float32)
+    blurred = gaussian_blur(train, _BLUR_SIGMA)
+    references = {}
+    for name, images in (('floor', train), ('noise', noise), ('blur', blurred)):
+      features = self.image_features(images)
+      values = score(self.real, features, self.net)
+      values['num_samples'] = float(n)
+      if self._is_stacked():
+        values.update(stacked_scores(features['logits']))
+      references[name] = values
+    return references
+
+
+def _to_unit(images_uint8: np.ndarray) -> np.ndarray:
+  return images_uint8.astype(np.float32) / 127.5 - 1.0
+
+
+def make_evaluator(config, dataset, trainer, mesh) -> Evaluator:
+  """The evaluator train.py calls every `config.eval.every_steps` (see the module doc)."""
+  return Evaluator(config, dataset, trainer, mesh)
