@@ -190,3 +190,43 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _int_field(config, 'loop.steps_per_dispatch', 0)
   _int_field(config, 'eval.every_steps', 0)
   _int_field(config, 'eval.num_samples', 1)
+  _validate_adversarial_family(config)  # issue 4's fields, below
+
+
+# ---------------------------------------------------------------------------------------------
+# The adversarial family's fields (issue 4): conditioning, minibatch features, InfoGAN codes,
+# penalties and clipping, unrolling, packing. Configs written before these fields existed skip
+# these checks.
+
+def _validate_adversarial_family(config: ml_collections.ConfigDict) -> None:
+  if 'regularizer' not in config or 'info' not in config:
+    return
+  _choice(config, 'model.conditioning', ('none', 'concat', 'projection'))
+  _int_field(config, 'model.label_embed_dim', 0)
+  _choice(config, 'model.minibatch', ('none', 'discrimination', 'stddev'))
+  _int_field(config, 'model.minibatch_kernels', 1)
+  _int_field(config, 'model.minibatch_kernel_dim', 1)
+  _int_field(config, 'model.minibatch_group', 0)
+  _int_field(config, 'model.q_hidden', 1)
+  _int_field(config, 'model.maxout_pieces', 1)
+  pack = _int_field(config, 'model.pack', 1)
+  _require(_get(config, 'train.batch_size') % pack == 0,
+           f'train.batch_size={_get(config, "train.batch_size")} must be a multiple of '
+           f'model.pack={pack}')
+  _choice(config, 'regularizer.name', ('none', 'gradient_penalty', 'r1'))
+  _float_field(config, 'regularizer.weight', 0.0, 1e6, low_inclusive=True)
+  _float_field(config, 'regularizer.clip', 0.0, 1e6, low_inclusive=True)
+  _require(not (_get(config, 'regularizer.name') == 'gradient_penalty'
+                and _get(config, 'model.d_batch_norm')),
+           'regularizer.name=gradient_penalty needs a critic without BatchNorm (the penalty is '
+           'per sample; BatchNorm couples them): set model.d_batch_norm=False')
+  categories = _int_field(config, 'info.categories', 0)
+  _require(categories != 1, 'info.categories must be 0 (no categorical code) or at least 2')
+  _int_field(config, 'info.continuous', 0)
+  _float_field(config, 'info.categorical_weight', 0.0, 1e6, low_inclusive=True)
+  _float_field(config, 'info.continuous_weight', 0.0, 1e6, low_inclusive=True)
+  _int_field(config, 'train.unroll_steps', 0)
+  _require(not (pack > 1 and (_get(config, 'model.conditioning') != 'none' or categories
+                              or _get(config, 'info.continuous'))),
+           'model.pack > 1 (PacGAN) does not combine with model.conditioning or InfoGAN codes')
+

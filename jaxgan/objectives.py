@@ -60,3 +60,25 @@ OBJECTIVES.register('least_squares')(Objective(
 
 def get(name: str) -> Objective:
   return OBJECTIVES.get(name, 'objective')
+
+
+# -- InfoGAN's mutual-information term ---------------------------------------------------------
+
+def mutual_information_loss(q, categorical, continuous, categories: int,
+                            categorical_weight: float, continuous_weight: float):
+  """InfoGAN's L_I as a loss (Chen et al. 2016): minus the variational lower bound on
+  I(c; G(z, c)), up to the constant entropy of the codes.
+
+  `q` [B, categories + n_continuous] is the Q head's output on generated samples: logits of the
+  categorical code, then the means of the continuous codes, modelled as unit-variance Gaussians
+  (InfoGAN's MNIST run fixes the std), so their term is 0.5 * squared error.
+  `categorical` [B] int or None, `continuous` [B, n] or None: the codes G was given.
+  """
+  loss = jnp.zeros((), q.dtype)
+  if categories:
+    ce = optax.softmax_cross_entropy_with_integer_labels(q[:, :categories], categorical)
+    loss = loss + categorical_weight * ce.mean()
+  if continuous is not None and continuous.shape[-1]:
+    mean = q[:, categories:categories + continuous.shape[-1]]
+    loss = loss + continuous_weight * (0.5 * (continuous - mean) ** 2).sum(-1).mean()
+  return loss

@@ -7,11 +7,11 @@ stride-2 convs doubling the width from ndf (BatchNorm on all but the first), Lea
 and a final s0 x s0 conv to one logit. For 64x64 (s0=4, n=4) this is the original network;
 for 28x28 digits s0=7, n=2.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import flax.linen as nn
 
-from jaxgan.architectures import DISCRIMINATORS, GENERATORS
+from jaxgan.architectures import DISCRIMINATORS, GENERATORS, heads
 from jaxgan.architectures.layers import (Conv, ConvTranspose2x, ProjectNoise, batch_norm,
                                          dcgan_normal)
 from jaxgan.errors import ConfigError
@@ -37,10 +37,11 @@ class DCGANGenerator(nn.Module):
   image_shape: Tuple[int, int, int]
   features: int = 64
   use_batch_norm: bool = True
+  options: Optional[heads.Options] = None   # conditioning (jaxgan/architectures/heads.py)
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
-    del labels
+    z = heads.condition_latent(self.options, z, labels)
     base, doublings = factor_size(*self.image_shape[:2])
     init = dcgan_normal(0.02)
     width = self.features * 2 ** (doublings - 1)
@@ -60,10 +61,11 @@ class DCGANDiscriminator(nn.Module):
   features: int = 64
   use_batch_norm: bool = True
   leaky_slope: float = 0.2
+  options: Optional[heads.Options] = None   # conditioning, minibatch features, Q head
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
-    del labels
+    x = heads.condition_input(self.options, x, labels)
     base, doublings = factor_size(*self.image_shape[:2])
     init = dcgan_normal(0.02)
     for i in range(doublings):
@@ -71,20 +73,20 @@ class DCGANDiscriminator(nn.Module):
       if self.use_batch_norm and i > 0:
         x = batch_norm(train, init_like_dcgan=True, name=f'bn_{i}')(x)
       x = nn.leaky_relu(x, self.leaky_slope)
-    x = Conv(1, base, 1, 0, use_bias=False, kernel_init=init, name='logit')(x)
-    return x.reshape(x.shape[0])
+    logits = Conv(1, base, 1, 0, use_bias=False, kernel_init=init, name='logit')(x)
+    return heads.finish_logit(self.options, logits.reshape(x.shape[0]), x, labels)
 
 
 @GENERATORS.register('dcgan')
-def _make_generator(model, image_shape, num_classes):
+def _make_generator(model, image_shape, num_classes, options=None):
   del num_classes
   factor_size(*image_shape[:2])
-  return DCGANGenerator(tuple(image_shape), model.g_features, model.g_batch_norm)
+  return DCGANGenerator(tuple(image_shape), model.g_features, model.g_batch_norm, options)
 
 
 @DISCRIMINATORS.register('dcgan')
-def _make_discriminator(model, image_shape, num_classes):
+def _make_discriminator(model, image_shape, num_classes, options=None):
   del num_classes
   factor_size(*image_shape[:2])
   return DCGANDiscriminator(tuple(image_shape), model.d_features, model.d_batch_norm,
-                            model.leaky_slope)
+                            model.leaky_slope, options)

@@ -1,11 +1,11 @@
 """Fully connected generator and discriminator (the tutorial GAN; with BatchNorm for bn_gan)."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.architectures import DISCRIMINATORS, GENERATORS
+from jaxgan.architectures import DISCRIMINATORS, GENERATORS, heads
 from jaxgan.architectures.layers import Linear, batch_norm
 
 
@@ -14,11 +14,11 @@ class MLPGenerator(nn.Module):
   hidden: Sequence[int]
   image_shape: Tuple[int, int, int]
   use_batch_norm: bool = False
+  options: Optional[heads.Options] = None   # conditioning (jaxgan/architectures/heads.py)
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
-    del labels
-    x = z
+    x = heads.condition_latent(self.options, z, labels)
     for i, width in enumerate(self.hidden):
       x = Linear(width, name=f'linear_{i}')(x)
       if self.use_batch_norm:
@@ -33,26 +33,27 @@ class MLPDiscriminator(nn.Module):
   hidden: Sequence[int]
   leaky_slope: float = 0.2
   use_batch_norm: bool = False
+  options: Optional[heads.Options] = None   # conditioning, minibatch features, Q head
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
-    del labels
     x = x.reshape((x.shape[0], -1))
+    x = heads.condition_input(self.options, x, labels)
     for i, width in enumerate(self.hidden):
       x = Linear(width, name=f'linear_{i}')(x)
       if self.use_batch_norm:
         x = batch_norm(train, name=f'bn_{i}')(x)
       x = nn.leaky_relu(x, self.leaky_slope)
-    return Linear(1, name='out')(x)[:, 0]
+    return heads.finish_logit(self.options, Linear(1, name='out')(x)[:, 0], x, labels)
 
 
 @GENERATORS.register('mlp')
-def _make_generator(model, image_shape, num_classes):
+def _make_generator(model, image_shape, num_classes, options=None):
   del num_classes
-  return MLPGenerator(tuple(model.g_hidden), tuple(image_shape), model.g_batch_norm)
+  return MLPGenerator(tuple(model.g_hidden), tuple(image_shape), model.g_batch_norm, options)
 
 
 @DISCRIMINATORS.register('mlp')
-def _make_discriminator(model, image_shape, num_classes):
+def _make_discriminator(model, image_shape, num_classes, options=None):
   del image_shape, num_classes
-  return MLPDiscriminator(tuple(model.d_hidden), model.leaky_slope, model.d_batch_norm)
+  return MLPDiscriminator(tuple(model.d_hidden), model.leaky_slope, model.d_batch_norm, options)

@@ -167,4 +167,7 @@ class ImageDataset:
 
 
 def load_dataset(data_config) -> ImageDataset:
+  from jaxgan.data import mixtures  # synthetic sources, by name (no files)
+  if data_config.name in mixtures.MIXTURES:
+    return mixtures.MixtureDataset(data_config)
   return ImageDataset(data_config)

@@ -119,6 +119,8 @@ class StreamingBatches:
 
 def make_batches(config, dataset, batches_per_step: int, mesh):
   """Chooses in-memory or streaming batches from the config and the split's size."""
+  if hasattr(dataset, 'make_batches'):  # a synthetic source draws its own (data/mixtures.py)
+    return dataset.make_batches(config, batches_per_step, mesh)
   split = config.data.train_split
   if config.data.in_memory == 'yes':
     in_memory = True

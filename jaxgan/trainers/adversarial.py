@@ -1,14 +1,29 @@
 """The one generic adversarial train step: discriminator update(s), then a generator update.
 
-Variants are configurations of this step, not copies of it: the objective, the nets, the
-optimizers and the number of critic updates all come from the config.
+Variants are configurations of this step, not copies of it. From the config come:
+  the objective (non-saturating, Wasserstein, hinge, ...; jaxgan/objectives.py),
+  the nets and their options (class conditioning, minibatch features, the InfoGAN Q head;
+    jaxgan/architectures),
+  the per-player optimizers and the number of critic updates (`train.d_steps`),
+  a penalty and a weight constraint on the critic (`config.regularizer`; jaxgan/regularizers.py),
+  InfoGAN's latent codes and mutual-information term (`config.info`),
+  PacGAN's packing (`model.pack`) and the unrolled generator loss (`train.unroll_steps`).
 
 Semantics follow the PyTorch originals (pytorch/examples DCGAN): real and fake images go
 through D as separate batches (so BatchNorm sees each alone); the generator runs forward once
 per step and its images serve both the last D update (detached) and the G update, whose
-gradient is pulled back through that same forward pass (`jax.vjp`).
+gradient is pulled back through that same forward pass (`jax.vjp`). Critic updates before the
+last draw fresh fakes each (PyTorch's WGAN loop).
+
+Unrolled GAN (Metz et al. 2017), `train.unroll_steps = k > 0`: the generator's loss is
+f(G, D_k) where D_0 is the discriminator this step started from and D_{j+1} is one optimizer
+step of the discriminator's own loss from D_j on this step's last real batch and fakes,
+differentiated through every step (optimizer state included) with respect to the fakes and so
+the generator. D_1 equals the update the discriminator really takes. k = 0 is the plain
+alternating step, where G sees the updated discriminator as a constant.
 """
-from typing import Any, Dict, Tuple
+import math
+from typing import Any, Dict, Optional, Tuple
 
 import flax
 import flax.linen as nn
@@ -16,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import architectures, objectives
+from jaxgan import architectures, objectives, regularizers
+from jaxgan.errors import ConfigError
 from jaxgan.optimizers import make_optimizer
 from jaxgan.trainers import TRAINERS
 
@@ -33,6 +49,15 @@ class GANState:
   step: jax.Array
   g: Player
   d: Player
+
+
+@flax.struct.dataclass
+class Latents:
+  """What the generator is given: z (noise, then InfoGAN codes), and class labels if conditional."""
+  z: jax.Array
+  labels: Optional[jax.Array] = None        # [B] int, conditional nets only
+  categorical: Optional[jax.Array] = None   # [B] int, InfoGAN only
+  continuous: Optional[jax.Array] = None    # [B, n] in [-1, 1], InfoGAN only
 
 
 def apply_net(module: nn.Module, params, batch_stats, *args, train: bool,
@@ -53,6 +78,39 @@ def _init_player(module, key, example, tx) -> Player:
   return Player(params, variables.get('batch_stats', {}), tx.init(params))
 
 
+def pack(x: jax.Array, m: int) -> jax.Array:
+  """PacGAN: m consecutive samples become one, concatenated along the last axis.
+  [B, ..., C] -> [B / m, ..., m * C]."""
+  if m == 1:
+    return x
+  x = x.reshape((x.shape[0] // m, m) + x.shape[1:])
+  x = jnp.moveaxis(x, 1, -2)
+  return x.reshape(x.shape[:-2] + (m * x.shape[-1],))
+
+
+def differentiable_optimizer(optim, learning_rate: float) -> optax.GradientTransformation:
+  """The discriminator's optimizer as the unrolled GAN differentiates through it.
+
+  Adam's update m / (sqrt(v) + eps) has an infinite derivative in v where a gradient is exactly
+  zero (v = 0: a maxout piece never chosen, a class absent from the batch), and 0 * inf turns
+  the whole unrolled gradient into NaN. optax's `eps_root` (sqrt(v + eps_root)) keeps it finite
+  and moves the update by nothing measurable. Other optimizers are used as configured.
+  """
+  if optim.name == 'adam':
+    return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2, eps=optim.eps, eps_root=1e-20)
+  return make_optimizer(optim, learning_rate)
+
+
+def render_points(points: jax.Array, extent: float, size: int = 160) -> jax.Array:
+  """2-D samples [N, 2] -> one scatter image [1, size, size, 1] in [-1, 1] (dark dots on white),
+  over [-extent, extent]^2, y up. Traceable, so the loop's sample grids work for point data."""
+  cells = jnp.clip(jnp.floor((points + extent) / (2 * extent) * size), 0, size - 1).astype(jnp.int32)
+  flat = (size - 1 - cells[:, 1]) * size + cells[:, 0]
+  counts = jnp.zeros((size * size,), jnp.float32).at[flat].add(1.0)
+  shade = jnp.clip(counts / 3.0, 0.0, 1.0)
+  return (1.0 - 2.0 * shade).reshape(1, size, size, 1)
+
+
 @TRAINERS.register('adversarial')
 class AdversarialTrainer:
 
@@ -60,88 +118,222 @@ class AdversarialTrainer:
     self.config = config
     self.image_shape = tuple(data_info.image_shape)
     self.num_classes = data_info.num_classes
-    self.latent_dim = config.model.latent_dim
-    self.generator = architectures.make_generator(config.model, self.image_shape, self.num_classes)
-    self.discriminator = architectures.make_discriminator(config.model, self.image_shape,
-                                                          self.num_classes)
+    model = config.model
+    self.latent_dim = model.latent_dim
+    self.conditional = model.conditioning != 'none'
+    info = config.info
+    self.categories, self.continuous = int(info.categories), int(info.continuous)
+    self.q_outputs = self.categories + self.continuous
+    self.pack_size = int(model.pack)
+    if self.pack_size > 1 and (self.conditional or self.q_outputs):
+      raise ConfigError('model.pack > 1 (PacGAN) does not combine with conditioning or InfoGAN codes')
+    if self.pack_size > 1 and config.train.batch_size % self.pack_size:
+      raise ConfigError(f'train.batch_size={config.train.batch_size} must be a multiple of '
+                        f'model.pack={self.pack_size}')
+    self.generator = architectures.make_generator(model, self.image_shape, self.num_classes)
+    packed_shape = self.image_shape[:-1] + (self.image_shape[-1] * self.pack_size,)
+    self.discriminator = architectures.make_discriminator(model, packed_shape, self.num_classes,
+                                                          q_outputs=self.q_outputs)
     self.objective = objectives.get(config.objective)
+    self.penalty = regularizers.get_penalty(config.regularizer.name)
+    self.penalty_weight = float(config.regularizer.weight)
+    self.constrain = regularizers.make_constraint(config.regularizer)
     self.g_tx = make_optimizer(config.optim, config.optim.g_lr)
     self.d_tx = make_optimizer(config.optim, config.optim.d_lr)
     self.batches_per_step = config.train.d_steps
-    self.sample_with_batch_stats = config.model.sample_statistics == 'batch'
+    self.unroll_steps = int(config.train.unroll_steps)
+    self.unroll_tx = differentiable_optimizer(config.optim, config.optim.d_lr)
+    self.sample_with_batch_stats = model.sample_statistics == 'batch'
+    self.plot_extent = getattr(data_info, 'plot_extent', None)
+    grid_size = config.train.grid_size
+    if len(self.image_shape) == 1:       # points: the grid is one scatter image
+      self.grid_columns = 1
+    elif self.conditional:               # one row per class
+      self.grid_columns = max(1, math.ceil(grid_size / self.num_classes))
+    elif self.categories:                # one row per categorical value
+      self.grid_columns = max(1, math.ceil(grid_size / self.categories))
+    else:
+      self.grid_columns = None           # square grid
 
   # -- latents ------------------------------------------------------------------------------
+  def draw_latents(self, key, n: int, labels=None) -> Latents:
+    """Noise N(0, I) from `key` (exactly as the plain GAN draws it), then from fold_in(key, 1)
+    the class labels (uniform) and InfoGAN's codes: categorical uniform over `info.categories`,
+    continuous uniform in [-1, 1]."""
+    noise = jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+    extra = jax.random.split(jax.random.fold_in(key, 1), 3)
+    if self.conditional and labels is None:
+      labels = jax.random.randint(extra[0], (n,), 0, self.num_classes)
+    categorical = continuous = None
+    parts = [noise]
+    if self.categories:
+      categorical = jax.random.randint(extra[1], (n,), 0, self.categories)
+      parts.append(jax.nn.one_hot(categorical, self.categories, dtype=jnp.float32))
+    if self.continuous:
+      continuous = jax.random.uniform(extra[2], (n, self.continuous), jnp.float32, -1.0, 1.0)
+      parts.append(continuous)
+    z = parts[0] if len(parts) == 1 else jnp.concatenate(parts, axis=-1)
+    return Latents(z, labels if self.conditional else None, categorical, continuous)
+
   def sample_latents(self, key, n: int) -> jax.Array:
-    return jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+    return self.draw_latents(key, n).z
+
+  def _codes_z(self, noise, categorical, continuous) -> Latents:
+    parts = [noise]
+    if self.categories:
+      parts.append(jax.nn.one_hot(categorical, self.categories, dtype=jnp.float32))
+    if self.continuous:
+      parts.append(continuous)
+    return Latents(jnp.concatenate(parts, -1), None, categorical, continuous)
+
+  # -- nets ---------------------------------------------------------------------------------
+  def _g_args(self, latents: Latents):
+    return (latents.z,) if latents.labels is None else (latents.z, latents.labels)
+
+  def discriminate(self, params, batch_stats, x, labels=None, *, train=True, update_stats=True):
+    """D on a batch (packed when model.pack > 1): (logits, q or None, batch_stats)."""
+    args = (pack(x, self.pack_size),) + (() if labels is None else (labels,))
+    out, stats = apply_net(self.discriminator, params, batch_stats, *args, train=train,
+                           update_stats=update_stats)
+    logits, q = out if isinstance(out, tuple) else (out, None)
+    return logits, q, stats
 
   # -- protocol -----------------------------------------------------------------------------
   def init(self, key, example_batch) -> GANState:
     g_key, d_key = jax.random.split(key)
-    z = self.sample_latents(jax.random.PRNGKey(0), 2)
-    images = example_batch['image'][0, :2]
+    latents = self.draw_latents(jax.random.PRNGKey(0), 2)
+    images = pack(example_batch['image'][0, :2 * self.pack_size], self.pack_size)
+    d_args = (images,) + ((example_batch['label'][0, :2],) if self.conditional else ())
     return GANState(step=jnp.zeros((), jnp.int32),
-                    g=_init_player(self.generator, g_key, (z,), self.g_tx),
-                    d=_init_player(self.discriminator, d_key, (images,), self.d_tx))
+                    g=_init_player(self.generator, g_key, self._g_args(latents), self.g_tx),
+                    d=_init_player(self.discriminator, d_key, d_args, self.d_tx))
+
+  def _d_loss(self, params, batch_stats, real, real_labels, fake, latents: Latents, key):
+    """The discriminator's loss: (loss, (batch_stats, real_logits, fake_logits, terms))."""
+    objective = self.objective
+    real_logits, _, stats = self.discriminate(params, batch_stats, real, real_labels)
+    fake_logits, fake_q, stats = self.discriminate(params, stats, fake, latents.labels)
+    adversarial = objective.d_loss(real_logits, fake_logits)
+    loss, terms = adversarial, {}
+    if self.q_outputs:
+      terms['info_loss'] = self._info_loss(fake_q, latents)
+      loss = loss + terms['info_loss']
+    if self.penalty is not None:
+      def critic(x):
+        return self.discriminate(params, stats, x, real_labels, update_stats=False)[0]
+      terms['penalty'] = self.penalty(critic, real, fake, key)
+      loss = loss + self.penalty_weight * terms['penalty']
+    return loss, (stats, real_logits, fake_logits, adversarial, terms)
+
+  def _info_loss(self, q, latents: Latents):
+    info = self.config.info
+    return objectives.mutual_information_loss(q, latents.categorical, latents.continuous,
+                                              self.categories, info.categorical_weight,
+                                              info.continuous_weight)
+
+  def _d_step(self, d: Player, real, real_labels, fake, latents, key, tx=None):
+    """One optimizer step of D; differentiable in `fake` (the unrolled GAN uses that)."""
+    (_, (stats, real_logits, fake_logits, adversarial, terms)), grads = jax.value_and_grad(
+        self._d_loss, has_aux=True)(d.params, d.batch_stats, real, real_labels, fake, latents, key)
+    updates, opt_state = (tx or self.d_tx).update(grads, d.opt_state, d.params)
+    params = self.constrain(optax.apply_updates(d.params, updates))
+    score = self.objective.score
+    metrics = {'d_loss': adversarial, 'd_real': score(real_logits).mean(),
+               'd_fake': score(fake_logits).mean(), **terms}
+    return Player(params, stats, opt_state), metrics
 
   def make_step(self):
-    objective, generator, discriminator = self.objective, self.generator, self.discriminator
-    d_tx, g_tx = self.d_tx, self.g_tx
-    d_steps = self.batches_per_step
-
-    def d_update(d: Player, real, fake) -> Tuple[Player, Dict[str, jax.Array]]:
-      def loss_fn(params):
-        real_logits, stats = apply_net(discriminator, params, d.batch_stats, real, train=True)
-        fake_logits, stats = apply_net(discriminator, params, stats, fake, train=True)
-        return objective.d_loss(real_logits, fake_logits), (stats, real_logits, fake_logits)
-
-      (loss, (stats, real_logits, fake_logits)), grads = jax.value_and_grad(
-          loss_fn, has_aux=True)(d.params)
-      updates, opt_state = d_tx.update(grads, d.opt_state, d.params)
-      params = optax.apply_updates(d.params, updates)
-      metrics = {'d_loss': loss, 'd_real': objective.score(real_logits).mean(),
-                 'd_fake': objective.score(fake_logits).mean()}
-      return Player(params, stats, opt_state), metrics
+    generator, d_steps, k = self.generator, self.batches_per_step, self.unroll_steps
 
     def step(state: GANState, batch, key):
       g, d = state.g, state.d
       batch_size = batch['image'].shape[1]
+      real_labels = batch['label'] if self.conditional else [None] * d_steps
       g_stats = g.batch_stats
-      # Critic updates before the last one each draw fresh fakes (PyTorch's WGAN loop).
       for i in range(d_steps - 1):
-        z = self.sample_latents(jax.random.fold_in(key, i), batch_size)
-        fake, g_stats = apply_net(generator, g.params, g_stats, z, train=True)
-        d, _ = d_update(d, batch['image'][i], jax.lax.stop_gradient(fake))
+        key_i = jax.random.fold_in(key, i)
+        latents = self.draw_latents(key_i, batch_size)
+        fake, g_stats = apply_net(generator, g.params, g_stats, *self._g_args(latents), train=True)
+        d, _ = self._d_step(d, batch['image'][i], real_labels[i], jax.lax.stop_gradient(fake),
+                            latents, jax.random.fold_in(key_i, 2))
 
       # The last D update and the G update share one generator forward pass.
-      z = self.sample_latents(jax.random.fold_in(key, d_steps - 1), batch_size)
+      key_last = jax.random.fold_in(key, d_steps - 1)
+      latents = self.draw_latents(key_last, batch_size)
+      penalty_key = jax.random.fold_in(key_last, 2)
+      real, labels = batch['image'][d_steps - 1], real_labels[d_steps - 1]
 
       def generate(params):
-        return apply_net(generator, params, g_stats, z, train=True)
+        return apply_net(generator, params, g_stats, *self._g_args(latents), train=True)
 
       fake, pull_back, g_stats = jax.vjp(generate, g.params, has_aux=True)
-      d, metrics = d_update(d, batch['image'][d_steps - 1], jax.lax.stop_gradient(fake))
+      d_start = d
+      d, metrics = self._d_step(d, real, labels, jax.lax.stop_gradient(fake), latents, penalty_key)
 
       def g_loss_fn(fake_images):
-        logits, d_stats = apply_net(discriminator, d.params, d.batch_stats, fake_images, train=True)
-        return objective.g_loss(logits), d_stats
+        params, stats = d.params, d.batch_stats
+        if k:
+          unrolled = d_start
+          for j in range(k):
+            unrolled, _ = self._d_step(unrolled, real, labels, fake_images, latents,
+                                       penalty_key if j == 0 else jax.random.fold_in(penalty_key, j),
+                                       tx=self.unroll_tx)
+          params, stats = unrolled.params, d.batch_stats
+        logits, q, stats = self.discriminate(params, stats, fake_images, latents.labels)
+        loss = self.objective.g_loss(logits)
+        terms = {}
+        if self.q_outputs:
+          terms['g_info_loss'] = self._info_loss(q, latents)
+          loss = loss + terms['g_info_loss']
+        return loss, (stats, self.objective.g_loss(logits), terms)
 
-      (g_loss, d_stats), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
+      (_, (d_stats, g_loss, terms)), fake_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
       (g_grads,) = pull_back(fake_grad)
-      updates, g_opt_state = g_tx.update(g_grads, g.opt_state, g.params)
+      updates, g_opt_state = self.g_tx.update(g_grads, g.opt_state, g.params)
       g = Player(optax.apply_updates(g.params, updates), g_stats, g_opt_state)
       d = d.replace(batch_stats=d_stats)
       metrics['g_loss'] = g_loss
+      metrics.update(terms)
       return GANState(step=state.step + 1, g=g, d=d), metrics
 
     return step
 
-  def sample(self, state: GANState, key, n: int) -> jax.Array:
-    z = self.sample_latents(key, n)
-    images, _ = apply_net(self.generator, state.g.params, state.g.batch_stats, z,
-                          train=self.sample_with_batch_stats, update_stats=False)
+  def generate(self, state: GANState, latents: Latents) -> jax.Array:
+    images, _ = apply_net(self.generator, state.g.params, state.g.batch_stats,
+                          *self._g_args(latents), train=self.sample_with_batch_stats,
+                          update_stats=False)
     return images
 
-  grid_columns = None  # square grid
+  def sample(self, state: GANState, key, n: int, labels=None) -> jax.Array:
+    """n samples; a conditional generator draws uniform labels unless `labels` [n] are given."""
+    return self.generate(state, self.draw_latents(key, n, labels))
 
   def grid(self, state: GANState, key) -> jax.Array:
-    return self.sample(state, key, self.config.train.grid_size)
+    """What samples/step_<N>.png shows: a scatter image for point data; for a conditional
+    generator one row per class (the same noise down each column); for InfoGAN one row per
+    categorical value, with the first continuous code going from -1 to 1 along each row
+    (the same noise everywhere), so that each direction varies one code; else a square grid."""
+    n = self.config.train.grid_size
+    if len(self.image_shape) == 1:
+      points = self.sample(state, key, max(n, 2500))
+      extent = self.plot_extent or jnp.max(jnp.abs(points)) * 1.1 + 1e-6
+      return render_points(points, extent)
+    cols = self.grid_columns
+    if self.conditional:
+      rows = self.num_classes
+      latents = self.draw_latents(key, cols)
+      z = jnp.tile(latents.z, (rows, 1))
+      labels = jnp.repeat(jnp.arange(rows), cols)
+      return self.generate(state, Latents(z, labels))
+    if self.categories:
+      rows = self.categories
+      noise = jnp.broadcast_to(jax.random.normal(key, (1, self.latent_dim)), (rows * cols, self.latent_dim))
+      categorical = jnp.repeat(jnp.arange(rows), cols)
+      if self.continuous:
+        continuous = jnp.zeros((rows * cols, self.continuous))
+        continuous = continuous.at[:, 0].set(jnp.tile(jnp.linspace(-1.0, 1.0, cols), rows))
+      else:
+        continuous = None
+        noise = jnp.tile(jax.random.normal(key, (cols, self.latent_dim)), (rows, 1))
+      return self.generate(state, self._codes_z(noise, categorical, continuous))
+    return self.sample(state, key, n)

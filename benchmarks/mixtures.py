@@ -1,0 +1,235 @@
+"""The 2-D Gaussian-mixture mode-collapse benchmark (PacGAN's protocol), on CPU.
+
+For each variant (a configs/mixture_*.py) and each mixture (grid25, ring8), trains 5 seeds at
+once (jax.vmap over seeds, one compiled program) with the library's own trainer and data
+source, then draws 2,500 samples per seed and reports, as PacGAN and VEEGAN do: modes captured,
+the percentage of high-quality samples (within 3 standard deviations of the nearest mode) and
+the reverse KL between the modes' histogram and uniform. Seed s is the computation that
+`python launch.py --config=configs/mixture_X.py --config.seed=s` runs (same keys, same
+batches), vectorised.
+
+  python benchmarks/mixtures.py                       # everything, the documented budget
+  python benchmarks/mixtures.py --variants=gan --mixtures=ring8 --steps=500   # a quick look
+
+Writes benchmarks/results/mixtures.json, mixtures.md and mixtures_<variant>.png (samples over
+the modes, one panel per seed and mixture).
+"""
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxgan import config as config_lib  # noqa: E402
+from jaxgan import parallel  # noqa: E402
+from jaxgan.data import load_dataset  # noqa: E402
+from jaxgan.data import mixtures  # noqa: E402
+from jaxgan.data.pipeline import make_batches  # noqa: E402
+from jaxgan.trainers import make_trainer  # noqa: E402
+
+# variant -> (config module, label)
+VARIANTS = {
+    'gan': ('mixture_gan', 'GAN'),
+    'unrolled': ('mixture_unrolled', 'Unrolled GAN (k=5)'),
+    'wgan_gp': ('mixture_wgan_gp', 'WGAN-GP'),
+    'minibatch': ('mixture_minibatch', 'Minibatch discrimination'),
+    'pacgan2': ('mixture_pacgan', 'PacGAN2'),
+    'pacgan4': ('mixture_pacgan', 'PacGAN4'),
+}
+PACK = {'pacgan2': 2, 'pacgan4': 4}
+
+# PacGAN (Lin et al. 2018), Table 1: modes captured / % high-quality samples, after 400 epochs
+# of 100,000 samples (400,000 steps), averaged over 10 runs. Only the values we cite.
+PUBLISHED = {
+    ('grid25', 'gan'): (17.3, 94.8),
+    ('grid25', 'pacgan4'): (24.8, 93.6),
+    ('ring8', 'pacgan2'): (7.9, 95.6),
+}
+NUM_SAMPLES = 2500
+_INIT, _TRAIN, _SAMPLES = 1, 2, 3   # the loop's streams (jaxgan/train.py)
+
+
+def make_config(variant, mixture, steps, overrides=()):
+  module, _ = VARIANTS[variant]
+  config = importlib.import_module(f'configs.{module}').get_config()
+  config.data.name = mixture
+  if variant in PACK:
+    config.model.pack = PACK[variant]
+    config.train.batch_size = 100 * PACK[variant]
+  config.train.num_steps = steps
+  config_lib.apply_overrides(config, overrides)
+  config_lib.validate(config)
+  return config
+
+
+def run_variant(variant, mixture, seeds, steps, chunk, overrides=()):
+  """Trains `seeds` at once; returns samples [S, N, 2] and seconds of training."""
+  config = make_config(variant, mixture, steps, overrides)
+  mesh = parallel.make_mesh()
+  dataset = load_dataset(config.data)
+  trainer = make_trainer(config, dataset.info)
+  keys = []
+  batch_sources = []
+  for seed in seeds:
+    config.seed = seed
+    batch_sources.append(make_batches(config, dataset, trainer.batches_per_step, mesh))
+    base = jax.random.PRNGKey(seed)
+    keys.append([jax.random.fold_in(base, i) for i in (_INIT, _TRAIN, _SAMPLES)])
+  init_keys, train_keys, sample_keys = (jnp.stack(k) for k in zip(*keys))
+  batches = batch_sources[0]
+  device_data = jax.tree.map(lambda *x: jnp.stack(x), *[b.device_data for b in batch_sources])
+  k, b = trainer.batches_per_step, config.train.batch_size
+  example = {'image': jnp.zeros((k, b, 2), jnp.float32), 'label': jnp.zeros((k, b), jnp.int32)}
+  states = jax.jit(jax.vmap(lambda key: trainer.init(key, example)))(init_keys)
+  step_fn = trainer.make_step()
+
+  def one_seed(state, train_key, data):
+    batch = batches.batch_at(data, state.step)
+    return step_fn(state, batch, jax.random.fold_in(train_key, state.step))
+
+  @jax.jit
+  def train_chunk(states):
+    def body(states, _):
+      return jax.vmap(one_seed)(states, train_keys, device_data)
+    states, metrics = jax.lax.scan(body, states, None, length=chunk)
+    return states, jax.tree.map(lambda m: m[-1], metrics)
+
+  start = time.time()
+  done = 0
+  while done < steps:
+    states, metrics = train_chunk(states)
+    done += chunk
+    print(f'  {variant}/{mixture} step {done}: ' + ' '.join(
+        f'{name}={float(jnp.mean(v)):.3f}' for name, v in metrics.items()), flush=True)
+  jax.block_until_ready(states)
+  seconds = time.time() - start
+  samples = jax.jit(jax.vmap(lambda s, key: trainer.sample(s, key, NUM_SAMPLES)))(states, sample_keys)
+  return np.asarray(samples), seconds
+
+
+def summarise(per_seed):
+  out = {}
+  for name in ('modes', 'high_quality', 'reverse_kl'):
+    values = np.array([r[name] for r in per_seed], np.float64)
+    out[name] = {'mean': float(values.mean()), 'std': float(values.std())}
+  return out
+
+
+def plot(variant, results, samples, path):
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  mixture_names = [m for m in ('grid25', 'ring8') if m in samples]
+  seeds = samples[mixture_names[0]].shape[0]
+  fig, axes = plt.subplots(len(mixture_names), seeds, figsize=(2.2 * seeds, 2.3 * len(mixture_names)),
+                           squeeze=False)
+  for row, mixture in enumerate(mixture_names):
+    means, _, extent = mixtures.MIXTURES[mixture]
+    for col in range(seeds):
+      ax = axes[row][col]
+      pts = samples[mixture][col]
+      ax.scatter(pts[:, 0], pts[:, 1], s=1, c='tab:blue', alpha=0.3, linewidths=0)
+      ax.scatter(means[:, 0], means[:, 1], s=12, c='tab:red', marker='x', linewidths=0.8)
+      ax.set_xlim(-extent, extent)
+      ax.set_ylim(-extent, extent)
+      ax.set_aspect('equal')
+      ax.set_xticks([])
+      ax.set_yticks([])
+      r = results[mixture]['per_seed'][col]
+      ax.set_title(f'{mixture} s{col}: {r["modes"]} modes, {100 * r["high_quality"]:.0f}%',
+                   fontsize=7)
+  fig.suptitle(f'{VARIANTS[variant][1]}: 2,500 samples per seed (x: mode means)', fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def markdown(report):
+  lines = [
+      '| mixture | variant | modes captured | high-quality samples (%) | reverse KL | '
+      'PacGAN Table 1 (modes / %) | train time (5 seeds) |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+  ]
+  for mixture, total in (('grid25', 25), ('ring8', 8)):
+    for variant in report['variants']:
+      entry = report['results'].get(variant, {}).get(mixture)
+      if entry is None:
+        continue
+      s = entry['summary']
+      published = PUBLISHED.get((mixture, variant))
+      pub = f'{published[0]} / {published[1]}' if published else '—'
+      lines.append(
+          f'| {mixture} | {VARIANTS[variant][1]} | {s["modes"]["mean"]:.1f} ± {s["modes"]["std"]:.1f} '
+          f'(of {total}) | {100 * s["high_quality"]["mean"]:.1f} ± {100 * s["high_quality"]["std"]:.1f} | '
+          f'{s["reverse_kl"]["mean"]:.2f} ± {s["reverse_kl"]["std"]:.2f} | {pub} | '
+          f'{entry["train_seconds"]:.0f} s |')
+  return '\n'.join(lines)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--variants', default='gan,unrolled,wgan_gp,minibatch,pacgan4')
+  parser.add_argument('--mixtures', default='grid25,ring8')
+  parser.add_argument('--seeds', type=int, default=5)
+  parser.add_argument('--steps', type=int, default=4000, help='generator steps per run')
+  parser.add_argument('--chunk', type=int, default=250, help='steps per compiled dispatch')
+  parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
+                      help='config override for every variant, e.g. --set=optim.g_lr=1e-3')
+  parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'))
+  args = parser.parse_args()
+  if args.steps % args.chunk:
+    parser.error('--steps must be a multiple of --chunk')
+  variants = args.variants.split(',')
+  mixture_names = args.mixtures.split(',')
+  os.makedirs(args.out, exist_ok=True)
+  json_path = os.path.join(args.out, 'mixtures.json')
+  report = {'protocol': {
+      'samples_per_seed': NUM_SAMPLES, 'seeds': list(range(args.seeds)), 'steps': args.steps,
+      'overrides': args.set,
+      'high_quality': 'within 3 standard deviations of the nearest mode',
+      'modes': 'modes nearest to at least one high-quality sample',
+      'reverse_kl': 'KL(histogram of high-quality samples over modes || uniform)',
+      'device': f'{jax.devices()[0].device_kind} x{len(jax.devices())}',
+      'command': 'python benchmarks/mixtures.py ' + ' '.join(sys.argv[1:])},
+      'variants': variants, 'results': {}}
+  if os.path.exists(json_path):  # keep variants measured by an earlier (partial) run
+    with open(json_path) as f:
+      earlier = json.load(f)
+    if (earlier.get('protocol', {}).get('steps') == args.steps and
+        earlier.get('protocol', {}).get('overrides') == args.set):
+      report['results'] = earlier.get('results', {})
+      report['variants'] = [v for v in earlier.get('variants', []) if v not in variants] + variants
+  seeds = list(range(args.seeds))
+  for variant in variants:
+    samples = {}
+    for mixture in mixture_names:
+      print(f'{variant} on {mixture}: {args.seeds} seeds x {args.steps} steps', flush=True)
+      points, seconds = run_variant(variant, mixture, seeds, args.steps, args.chunk, args.set)
+      per_seed = [mixtures.evaluate(p, mixture) for p in points]
+      report['results'].setdefault(variant, {})[mixture] = {
+          'per_seed': per_seed, 'summary': summarise(per_seed), 'train_seconds': seconds,
+          'config': VARIANTS[variant][0]}
+      samples[mixture] = points
+      print(f'  -> {json.dumps(summarise(per_seed))} in {seconds:.0f} s', flush=True)
+      with open(json_path, 'w') as f:
+        json.dump(report, f, indent=1)
+    plot(variant, report['results'][variant], samples,
+         os.path.join(args.out, f'mixtures_{variant}.png'))
+  table = markdown(report)
+  with open(os.path.join(args.out, 'mixtures.md'), 'w') as f:
+    f.write(f'Gaussian-mixture benchmark: {args.seeds} seeds x {args.steps} generator steps per '
+            f'variant, {NUM_SAMPLES} samples per seed, mean ± std over seeds.\n'
+            f'Command: `{report["protocol"]["command"]}`\n\n{table}\n')
+  print(table)
+
+
+if __name__ == '__main__':
+  main()
