@@ -102,6 +102,10 @@ def run(config, workdir: str) -> Optional[dict]:
 
   checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), config.train.keep_checkpoints)
   state, restored_step = checkpoints.restore_latest(state)
+  if restored_step is not None:
+    # Restored arrays may wrap host memory Orbax allocated; copy them into buffers XLA owns so
+    # the resumed run executes exactly the programs, on exactly the buffers, of a fresh one.
+    state = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree), out_shardings=replicated)(state)
   start_step = int(restored_step or 0)
   if is_writer:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:

@@ -1,0 +1,153 @@
+"""End to end: what a run writes, exact resume after SIGKILL, and 1 vs 8 devices."""
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from jaxgan import train
+from tests.conftest import ROOT, config_overrides, read_checkpoint, tiny_dcgan
+
+
+def read_tensorboard_scalars(directory):
+  """Parses TensorBoard event files with tensorboardX's protobufs only (no TensorFlow)."""
+  from tensorboardX.proto import event_pb2
+  scalars, images = {}, 0
+  for name in sorted(os.listdir(directory)):
+    with open(os.path.join(directory, name), 'rb') as f:
+      data = f.read()
+    offset = 0
+    while offset < len(data):
+      (length,) = struct.unpack('<Q', data[offset:offset + 8])
+      record = data[offset + 12:offset + 12 + length]
+      offset += 12 + length + 4
+      event = event_pb2.Event()
+      event.ParseFromString(record)
+      for value in event.summary.value:
+        if value.HasField('image'):
+          images += 1
+        else:
+          scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+  return scalars, images
+
+
+def test_a_run_writes_the_contracted_workdir(data_dir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  train.run(tiny_dcgan(data_dir), workdir)
+  assert sorted(os.listdir(os.path.join(workdir, 'samples'))) == ['step_3.png', 'step_6.png']
+  from PIL import Image
+  grid = np.asarray(Image.open(os.path.join(workdir, 'samples', 'step_6.png')))
+  assert grid.shape == (4 * 30 + 2, 4 * 30 + 2) and grid.std() > 1  # 16 digits, not blank
+  records = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+  assert [r['step'] for r in records] == [2, 4, 6]
+  for record in records:
+    assert {'d_loss', 'g_loss', 'd_real', 'd_fake', 'steps_per_sec'} <= set(record)
+    assert all(np.isfinite(v) for v in record.values())
+  config = json.load(open(os.path.join(workdir, 'config.json')))
+  assert config['model']['generator'] == 'dcgan' and config['train']['num_steps'] == 6
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['3', '6']
+  scalars, images = read_tensorboard_scalars(os.path.join(workdir, 'tensorboard'))
+  assert [s for s, _ in scalars['g_loss']] == [2, 4, 6]
+  assert {'d_loss', 'd_real', 'd_fake', 'steps_per_sec'} <= set(scalars)
+  assert images == 2
+
+
+def test_losses_move_and_samples_change_with_training(data_dir, tmp_path):
+  config = tiny_dcgan(data_dir, num_steps=30, log_every_steps=1, sample_every_steps=0,
+                      checkpoint_every_steps=0)
+  metrics = train.run(config, str(tmp_path / 'run'))
+  records = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
+  d_losses = [r['d_loss'] for r in records]
+  assert len(records) == 30 and max(d_losses) - min(d_losses) > 0.05
+  assert metrics['g_loss'] == records[-1]['g_loss']
+
+
+def test_rerunning_a_finished_run_changes_nothing(data_dir, tmp_path):
+  workdir = str(tmp_path / 'run')
+  config = tiny_dcgan(data_dir)
+  train.run(config, workdir)
+  before = read_checkpoint(os.path.join(workdir, 'checkpoints'), 6)
+  assert train.run(config, workdir) is None  # nothing left to do
+  after = read_checkpoint(os.path.join(workdir, 'checkpoints'), 6)
+  assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def _launch_args(config, workdir):
+  return ['--config=configs/dcgan.py', f'--workdir={workdir}'] + config_overrides(config)
+
+
+def test_sigkill_then_rerun_ends_bit_exact_with_an_uninterrupted_run(data_dir, tmp_path):
+  config = tiny_dcgan(data_dir, num_steps=24, checkpoint_every_steps=4, sample_every_steps=12,
+                      log_every_steps=4)
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  reference = tmp_path / 'reference'
+  subprocess.run([sys.executable, 'launch.py'] + _launch_args(config, reference), cwd=ROOT,
+                 env=env, check=True, capture_output=True)
+
+  killed = tmp_path / 'killed'
+  process = subprocess.Popen([sys.executable, 'launch.py'] + _launch_args(config, killed),
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while not (killed / 'checkpoints' / '4').exists():
+    assert process.poll() is None, 'the run ended before its first checkpoint'
+    assert time.time() < deadline
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  steps = sorted(int(s) for s in os.listdir(killed / 'checkpoints') if s.isdigit())
+  assert steps and steps[-1] < 24, 'killed too late to test resume'
+
+  result = subprocess.run([sys.executable, 'launch.py'] + _launch_args(config, killed), cwd=ROOT,
+                          env=env, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'resumed from checkpoint at step' in result.stdout
+  want = read_checkpoint(str(reference / 'checkpoints'), 24)
+  got = read_checkpoint(str(killed / 'checkpoints'), 24)
+  assert want.keys() == got.keys()
+  for name in want:
+    assert np.array_equal(want[name], got[name]), name
+  records = [json.loads(l)['step'] for l in open(killed / 'metrics.jsonl')]
+  assert records == sorted(set(records)) == [4, 8, 12, 16, 20, 24]
+
+
+@pytest.mark.parametrize('experiment', ['dcgan', 'gan'])
+def test_one_and_eight_devices_reach_the_same_parameters(data_dir, tmp_path, experiment):
+  config = tiny_dcgan(data_dir, num_steps=4, checkpoint_every_steps=4, sample_every_steps=0,
+                      log_every_steps=4)
+  args = config_overrides(config)
+  if experiment == 'gan':
+    args += ['--config.model.generator=mlp', '--config.model.discriminator=mlp',
+             '--config.model.g_hidden=(32, 64)', '--config.model.d_hidden=(64, 32)']
+  runs = {}
+  for devices in (1, 8):
+    workdir = tmp_path / f'devices_{devices}'
+    env = dict(os.environ, JAX_PLATFORMS='cpu',
+               XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}')
+    result = subprocess.run([sys.executable, 'launch.py', '--config=configs/dcgan.py',
+                             f'--workdir={workdir}'] + args, cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f'with {devices} device(s)' in result.stdout
+    runs[devices] = read_checkpoint(str(workdir / 'checkpoints'), 4)
+  for name, value in runs[1].items():
+    if value.dtype.kind == 'f':
+      np.testing.assert_allclose(runs[8][name], value, rtol=2e-4, atol=2e-5, err_msg=name)
+    else:
+      assert np.array_equal(runs[8][name], value), name
+
+
+def test_a_batch_that_does_not_divide_over_the_devices_is_rejected(data_dir, tmp_path):
+  config = tiny_dcgan(data_dir)
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=8')
+  result = subprocess.run([sys.executable, 'launch.py', '--config=configs/dcgan.py',
+                           f'--workdir={tmp_path / "run"}'] + config_overrides(config) +
+                          ['--config.train.batch_size=12'], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == (
+      'error: train.batch_size=12 does not divide over 8 devices; use a multiple of 8')
