@@ -39,6 +39,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.g_batch_norm = False
   config.model.d_batch_norm = False
   config.model.leaky_slope = 0.2
+  config.model.g_activation = 'relu'        # MLP generator: 'relu' | 'leaky_relu' (slope leaky_slope)
   # Sample grids and metrics use the generator in training mode (batch statistics), as the
   # PyTorch originals do; 'running' uses the running averages instead.
   config.model.sample_statistics = 'batch'
@@ -89,6 +90,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.grid_size = 64        # images in each samples/step_<N>.png
   config.train.progress_bar = 'auto' # 'auto' (when stderr is a terminal) | 'yes' | 'no'
+  # NaN/Inf in a loss or in the updated state, detected inside the compiled step: 'stop' (exit 2,
+  # naming the step and the quantity; the last checkpoint is kept) | 'skip' (drop that update,
+  # count it as the skipped_updates metric) | 'off' (no check).
+  config.train.on_nonfinite = 'stop'
 
   config.loop = ml_collections.ConfigDict()
   # Train steps per compiled dispatch (lax.scan). 0 chooses per backend: a rolled scan over

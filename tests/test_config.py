@@ -21,7 +21,7 @@ def test_experiment_configs_load_and_validate(name):
 def test_experiments_differ_from_defaults_as_the_originals_say():
   gan = importlib.import_module('configs.gan').get_config()
   assert tuple(gan.model.g_hidden) == (256, 512, 1024) and tuple(gan.model.d_hidden) == (512, 256)
-  assert gan.optim.b1 == 0.9  # the tutorial uses Adam's default betas
+  assert gan.optim.b1 == 0.5 and gan.model.g_activation == 'leaky_relu'  # see configs/gan.py
   dcgan = importlib.import_module('configs.dcgan').get_config()
   assert dcgan.optim.b1 == 0.5 and dcgan.model.generator == 'dcgan'
 

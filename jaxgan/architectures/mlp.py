@@ -7,14 +7,16 @@ import numpy as np
 
 from jaxgan.architectures import DISCRIMINATORS, GENERATORS, heads
 from jaxgan.architectures.layers import Linear, batch_norm
+from jaxgan.errors import ConfigError
 
 
 class MLPGenerator(nn.Module):
-  """z -> hidden widths (Linear [+ BatchNorm] + ReLU) -> Linear -> Tanh -> image."""
+  """z -> hidden widths (Linear [+ BatchNorm] + ReLU or LeakyReLU) -> Linear -> Tanh -> image."""
   hidden: Sequence[int]
   image_shape: Tuple[int, int, int]
   use_batch_norm: bool = False
   options: Optional[heads.Options] = None   # conditioning (jaxgan/architectures/heads.py)
+  leaky_slope: float = 0.0                  # 0: ReLU
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
@@ -23,7 +25,7 @@ class MLPGenerator(nn.Module):
       x = Linear(width, name=f'linear_{i}')(x)
       if self.use_batch_norm:
         x = batch_norm(train, name=f'bn_{i}')(x)
-      x = nn.relu(x)
+      x = nn.leaky_relu(x, self.leaky_slope) if self.leaky_slope else nn.relu(x)
     x = Linear(int(np.prod(self.image_shape)), name='out')(x)
     return jnp.tanh(x).reshape((-1,) + tuple(self.image_shape))
 
@@ -50,7 +52,10 @@ class MLPDiscriminator(nn.Module):
 @GENERATORS.register('mlp')
 def _make_generator(model, image_shape, num_classes, options=None):
   del num_classes
-  return MLPGenerator(tuple(model.g_hidden), tuple(image_shape), model.g_batch_norm, options)
+  if model.g_activation not in ('relu', 'leaky_relu'):
+    raise ConfigError(f"model.g_activation must be 'relu' or 'leaky_relu', got {model.g_activation!r}")
+  slope = model.leaky_slope if model.g_activation == 'leaky_relu' else 0.0
+  return MLPGenerator(tuple(model.g_hidden), tuple(image_shape), model.g_batch_norm, options, slope)
 
 
 @DISCRIMINATORS.register('mlp')
