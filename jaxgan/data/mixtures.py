@@ -11,7 +11,8 @@ points [batches_per_step, B, 2] and 'label' the index of the mode each point cam
 `evaluate(points, name)` is the PacGAN/VEEGAN protocol: a sample is high quality when it lies
 within 3 standard deviations of its nearest mode; a mode is captured when at least one
 high-quality sample is nearest to it; the reverse KL is KL(p_gen || uniform) over the modes,
-p_gen being the histogram of the high-quality samples.
+p_gen being the histogram of the high-quality samples (log K, its largest value, when there are
+none).
 """
 import dataclasses
 import itertools
@@ -123,7 +124,7 @@ def evaluate(points: np.ndarray, name: str, threshold: float = 3.0) -> Dict[str,
     p = counts / counts.sum()
     nz = p > 0
     reverse_kl = float((p[nz] * np.log(p[nz] * len(means))).sum())
-  else:
-    reverse_kl = float('inf')
+  else:  # no high-quality sample: count it as total collapse, the largest value, log K
+    reverse_kl = float(np.log(len(means)))
   return {'modes': int((counts > 0).sum()), 'high_quality': float(high_quality),
           'reverse_kl': reverse_kl, 'num_modes': len(means), 'num_samples': len(points)}
