@@ -171,6 +171,10 @@ def markdown(report):
           f'(of {total}) | {100 * s["high_quality"]["mean"]:.1f} ± {100 * s["high_quality"]["std"]:.1f} | '
           f'{s["reverse_kl"]["mean"]:.2f} ± {s["reverse_kl"]["std"]:.2f} | {pub} | '
           f'{entry["train_seconds"]:.0f} s |')
+    for (m, variant), published in PUBLISHED.items():   # published rows we did not run
+      if m == mixture and mixture not in report['results'].get(variant, {}):
+        lines.append(f'| {mixture} | {VARIANTS[variant][1]} | not run | | | '
+                     f'{published[0]} / {published[1]} | |')
   return '\n'.join(lines)
 
 
