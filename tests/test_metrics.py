@@ -142,11 +142,32 @@ def test_precision_recall_see_mode_dropping_and_garbage():
   assert precision == 0.5
 
 
+def test_density_and_coverage_closed_forms_and_an_outlier_that_fools_precision():
+  rng = np.random.default_rng(12)
+  x = rng.normal(size=(300, 8))
+  k = 5
+  # Identical sets: each real ball holds its centre and its k neighbours, so density is (k+1)/k.
+  density, coverage = scores.density_coverage(x, x, k)
+  assert density == pytest.approx((k + 1) / k) and coverage == 1.0
+  assert scores.density_coverage(x, x + 100.0, k) == (0.0, 0.0)
+  # A tight cluster plus one far outlier, whose k-NN ball is huge. Garbage parked next to the
+  # outlier is "precise" by Kynkaanniemi et al., but density and coverage see through it.
+  real = np.concatenate([0.1 * rng.normal(size=(199, 2)), [[50.0, 0.0]]])
+  garbage = np.array([45.0, 0.0]) + 0.1 * rng.normal(size=(200, 2))
+  precision, recall = scores.precision_recall(real, garbage, 3)
+  density, coverage = scores.density_coverage(real, garbage, k)
+  assert precision == 1.0 and recall < 0.05
+  assert density == pytest.approx(1 / k) and coverage == pytest.approx(1 / 200)
+
+
 def test_chunked_precision_recall_uses_equal_sizes():
   rng = np.random.default_rng(8)
   real = rng.normal(size=(100, 4))
   fake = np.concatenate([real, real + 100.0])  # two chunks: a perfect one and a disjoint one
   assert evaluator_lib.chunked_precision_recall(real, fake, 3) == (0.5, 0.5)
+  assert evaluator_lib.chunked_density_coverage(real, fake, 5) == pytest.approx((0.6, 0.5))
+  # Fewer fakes than reals: the real set is chunked instead.
+  assert evaluator_lib.chunked_precision_recall(fake, real, 3) == (0.5, 0.5)
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +208,7 @@ TINY_CLASSIFIER = digits.ClassifierSettings(epochs=1, batch_size=64, num_train=2
 
 
 def test_digit_classifier_training_is_deterministic_by_seed(data_dir):
-  train_x, train_y, _, _ = digits._load_offline_digits(data_dir)
+  train_x, train_y, _, _ = digits.load_offline_digits(data_dir)
   settings = TINY_CLASSIFIER
   first = digits.train_classifier(train_x[:256], train_y[:256], settings)
   again = digits.train_classifier(train_x[:256], train_y[:256], settings)
@@ -217,12 +238,12 @@ def classifier(data_dir):
 
 def test_default_digit_classifier_reaches_97_percent_on_held_out_digits(classifier, data_dir):
   assert classifier.test_accuracy >= 0.97
-  _, _, test_x, test_y = digits._load_offline_digits(data_dir)
+  _, _, test_x, test_y = digits.load_offline_digits(data_dir)
   assert digits.accuracy(classifier, test_x, test_y) == pytest.approx(classifier.test_accuracy)
 
 
 def test_stacked_digits_are_classified_per_channel(classifier, data_dir):
-  _, _, test_x, test_y = digits._load_offline_digits(data_dir)
+  _, _, test_x, test_y = digits.load_offline_digits(data_dir)
   rng = np.random.default_rng(9)
   picks = rng.integers(0, len(test_x), (600, 3))
   stacked = np.concatenate([test_x[picks[:, c]] for c in range(3)], axis=-1)  # [600, 28, 28, 3]
@@ -418,6 +439,9 @@ def test_a_dataset_that_is_not_digits_needs_inception_weights(tmp_path):
   config.eval.feature_net = 'digits'
   with pytest.raises(ConfigError, match='needs 28x28 images'):
     evaluator_lib.make_feature_net(config, dataset)
+  points = types.SimpleNamespace(name='ring8', info=types.SimpleNamespace(image_shape=(2,)))
+  with pytest.raises(ConfigError, match='eval.every_steps=0'):
+    evaluator_lib.make_feature_net(config, points)
 
 
 def test_evaluator_end_to_end_in_training_and_on_the_saved_run(classifier, data_dir, tmp_path):
@@ -431,8 +455,8 @@ def test_evaluator_end_to_end_in_training_and_on_the_saved_run(classifier, data_
     records = [json.loads(line) for line in f]
   evals = {r['step']: r for r in records if 'fd_digits' in r}
   assert sorted(evals) == [2, 4]
-  for name in ('fd_digits', 'kid', 'kid_std', 'precision', 'recall', 'is_digits', 'class_kl',
-               'classes_covered'):
+  for name in ('fd_digits', 'kid', 'kid_std', 'precision', 'recall', 'density', 'coverage',
+               'is_digits', 'class_kl', 'classes_covered'):
     assert np.isfinite(evals[4][name]), name
   # Reference points come once, with the first evaluation, and read as they should.
   assert 'floor/fd_digits' in evals[2] and 'floor/fd_digits' not in evals[4]

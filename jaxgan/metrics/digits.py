@@ -146,7 +146,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, settings: Classifie
 # --------------------------------------------------------------------------------------------
 # Loading, caching, applying
 
-def _load_offline_digits(data_dir: str):
+def load_offline_digits(data_dir: str):
   """(train_images, train_labels, test_images, test_labels) of offline_mnist, uint8 NHWC."""
   import ml_collections
 
@@ -273,7 +273,7 @@ def load_digit_classifier(data_dir: str, settings: ClassifierSettings = Classifi
 
   `data_dir` is the TFDS data dir where offline_mnist lives (it is built there if missing).
   """
-  train_x, train_y, test_x, test_y = _load_offline_digits(data_dir)
+  train_x, train_y, test_x, test_y = load_offline_digits(data_dir)
   if settings.num_train:
     train_x, train_y = train_x[:settings.num_train], train_y[:settings.num_train]
   key = _cache_key(settings, train_x, train_y)

@@ -6,17 +6,19 @@ on resume), maps them and the held-out split (`data.eval_split`) through a featu
 and scores them:
 
   digits (MNIST-like data; the project's own classifier, jaxgan/metrics/digits.py):
-    fd_digits, kid, kid_std, precision, recall, is_digits, class_kl, classes_covered
+    fd_digits, kid, kid_std, precision, recall, density, coverage, is_digits, class_kl,
+    classes_covered
     and, for 3-channel digits (Stacked-MNIST): stacked_modes, stacked_kl, stacked_num_samples
   inception (natural images; weights from config.eval.inception_weights):
-    fid, kid, kid_std, precision, recall, inception_score (when the weights have the fc layer)
+    fid, kid, kid_std, precision, recall, density, coverage, inception_score (with an fc layer)
 
 Reference points make the numbers readable: the same scores for real train images (the floor:
 what a generator that reproduces the data distribution would get with these sample counts),
-Gaussian noise, and blurred real images. They are computed once and returned, prefixed
-`floor/`, `noise/`, `blur/`, with the first evaluation of a process.
+blurred real images and Gaussian noise. They are computed once and returned, prefixed
+`floor/`, `blur/`, `noise/`, with the first evaluation of a process.
 """
 import math
+import os
 from typing import Dict, Optional
 
 import jax
@@ -33,6 +35,7 @@ DIGIT_DATASETS = ('offline_mnist', 'mnist', 'stacked_mnist', 'offline_stacked_mn
 _EVAL_STREAM = 0xE7A1
 _BLUR_SIGMA = 1.0        # pixels; the "blurred real" reference
 _PR_NEIGHBOURS = 3       # k of Kynkaanniemi et al.
+_DC_NEIGHBOURS = 5       # k of Naeem et al.
 _KID_SUBSETS, _KID_SUBSET_SIZE = 100, 1000
 
 
@@ -56,8 +59,8 @@ class DigitFeatures:
 
 
 def _is_digit_like(dataset) -> bool:
-  h, w, c = dataset.info.image_shape
-  return dataset.name in DIGIT_DATASETS and (h, w) == (28, 28) and c in (1, 3)
+  shape = tuple(dataset.info.image_shape)
+  return dataset.name in DIGIT_DATASETS and shape[:2] == (28, 28) and shape[2:] in ((1,), (3,))
 
 
 def make_feature_net(config, dataset):
@@ -65,7 +68,11 @@ def make_feature_net(config, dataset):
   choice = config.eval.feature_net
   if choice not in ('auto', 'digits', 'inception'):
     raise ConfigError(f"eval.feature_net must be one of auto, digits, inception; got {choice!r}")
-  h, w, c = dataset.info.image_shape
+  shape = tuple(dataset.info.image_shape)
+  if len(shape) != 3:
+    raise ConfigError(f'eval.every_steps scores images, and {dataset.name!r} gives samples of shape '
+                      f'{shape}; set --config.eval.every_steps=0')
+  h, w, c = shape
   if choice == 'digits' or (choice == 'auto' and _is_digit_like(dataset)):
     if (h, w) != (28, 28) or c not in (1, 3):
       raise ConfigError(f'eval.feature_net=digits needs 28x28 images with 1 channel (digits) or 3 '
@@ -80,7 +87,6 @@ def make_feature_net(config, dataset):
         'convert pytorch-fid\'s pt_inception .pth with `python -m jaxgan.metrics.inception '
         'convert IN.pth OUT.npz` and pass --config.eval.inception_weights=OUT.npz '
         '(or turn evaluation off with --config.eval.every_steps=0)')
-  import os
   if not os.path.isfile(os.path.expanduser(path)):
     raise ConfigError(f'eval.inception_weights={path!r} does not exist')
   from jaxgan.metrics.inception import InceptionFeatures
@@ -110,6 +116,7 @@ def score(real: Dict[str, np.ndarray], fake: Dict[str, np.ndarray], net) -> Dict
   results = {net.fd_name: scores.frechet_distance_of(rf, ff)}
   results['kid'], results['kid_std'] = scores.kid(rf, ff, _KID_SUBSETS, _KID_SUBSET_SIZE)
   results['precision'], results['recall'] = chunked_precision_recall(rf, ff, _PR_NEIGHBOURS)
+  results['density'], results['coverage'] = chunked_density_coverage(rf, ff, _DC_NEIGHBOURS)
   logits = fake['logits']
   if net.name == 'digits':
     if logits.shape[1] == 1:
@@ -123,22 +130,31 @@ def score(real: Dict[str, np.ndarray], fake: Dict[str, np.ndarray], net) -> Dict
   return results
 
 
-def chunked_precision_recall(real, fake, k: int):
-  """Precision/recall with equal set sizes, using every sample of the larger set.
+def _chunked(metric, real, fake, k: int):
+  """A two-valued k-NN metric with equal set sizes, using every sample of the larger set.
 
   The larger set is cut into disjoint chunks as large as the smaller one, and the scores are
-  averaged over chunks: radii then always come from sets of the same size, as in the paper.
+  averaged over chunks: radii and counts then always come from sets of equal size, as the
+  papers assume (radii shrink and coverage grows with the sample count).
   """
   n = min(len(real), len(fake))
-  small, large, fake_is_large = (real, fake, True) if len(fake) >= len(real) else (fake, real, False)
-  precisions, recalls = [], []
+  fake_is_large = len(fake) >= len(real)
+  large = fake if fake_is_large else real
+  firsts, seconds = [], []
   for i in range(len(large) // n):
     chunk = large[i * n:(i + 1) * n]
-    r, f = (small, chunk) if fake_is_large else (chunk, small)
-    p, rec = scores.precision_recall(r, f, k)
-    precisions.append(p)
-    recalls.append(rec)
-  return float(np.mean(precisions)), float(np.mean(recalls))
+    a, b = metric(real[:n], chunk, k) if fake_is_large else metric(chunk, fake, k)
+    firsts.append(a)
+    seconds.append(b)
+  return float(np.mean(firsts)), float(np.mean(seconds))
+
+
+def chunked_precision_recall(real, fake, k: int = _PR_NEIGHBOURS):
+  return _chunked(scores.precision_recall, real, fake, k)
+
+
+def chunked_density_coverage(real, fake, k: int = 5):
+  return _chunked(scores.density_coverage, real, fake, k)
 
 
 def stacked_scores(logits: np.ndarray) -> Dict[str, float]:
@@ -237,7 +253,7 @@ class Evaluator:
     noise = np.clip(rng.standard_normal(train.shape), -1.0, 1.0).astype(np.float32)
     blurred = gaussian_blur(train, _BLUR_SIGMA)
     references = {}
-    for name, images in (('floor', train), ('noise', noise), ('blur', blurred)):
+    for name, images in (('floor', train), ('blur', blurred), ('noise', noise)):
       features = self.image_features(images)
       values = score(self.real, features, self.net)
       values['num_samples'] = float(n)

@@ -4,7 +4,9 @@
   (FID when the features are Inception's pool3, FD-digits on the digit network's features).
 - `kid`: Kernel Inception Distance (Binkowski et al. 2018): the unbiased MMD^2 estimate with
   the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets.
-- `precision_recall`: improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls.
+- `precision_recall`: improved precision and recall (Kynkaanniemi et al. 2019) with k-NN balls;
+  `density_coverage` (Naeem et al. 2020): the same balls around real samples only, robust to
+  the outliers whose huge balls can give garbage a precision of 1.
 - `inception_score`, `class_histogram`, `kl_to_uniform`, `modes_covered`, `stacked_modes`:
   what the class predictions say about quality and mode coverage.
 
@@ -119,6 +121,13 @@ def _blocks(x, block: int):
   return jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, block, x.shape[1])
 
 
+def _within(squared_distances, radii):
+  # A point on a ball's boundary (the k-th neighbour itself) counts as inside. The same
+  # distance computed in two differently shaped matmuls can round apart in float32, so the
+  # boundary gets a relative slack far below the spacing of real neighbour distances.
+  return squared_distances <= radii[None, :] * (1.0 + 1e-5)
+
+
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def knn_radii(features, k: int, block: int = 1024):
   """Squared distance from each point to its k-th nearest other point in the same set."""
@@ -137,7 +146,7 @@ def _inside_any_ball(queries, centers, radii, block: int = 1024):
   n = queries.shape[0]
 
   def one(rows):
-    return (_squared_distances(rows, centers) <= radii[None, :]).any(axis=1)
+    return _within(_squared_distances(rows, centers), radii).any(axis=1)
   return jax.lax.map(one, _blocks(queries, block)).reshape(-1)[:n]
 
 
@@ -155,6 +164,38 @@ def precision_recall(real, fake, k: int = 3) -> Tuple[float, float]:
   precision = _inside_any_ball(fake, real, knn_radii(real, k)).mean()
   recall = _inside_any_ball(real, fake, knn_radii(fake, k)).mean()
   return float(precision), float(recall)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _balls_containing(fake, real, radii, block: int = 1024):
+  """Per fake: how many real k-NN balls contain it; per real: does its ball contain a fake."""
+  n = fake.shape[0]
+  valid = jnp.arange(_blocks(fake, block).shape[0] * block) < n
+
+  def one(carry, inputs):
+    rows, mask = inputs
+    inside = _within(_squared_distances(rows, real), radii) & mask[:, None]
+    return carry | inside.any(axis=0), inside.sum(axis=1)
+
+  covered, counts = jax.lax.scan(one, jnp.zeros(real.shape[0], bool),
+                                 (_blocks(fake, block), valid.reshape(-1, block)))
+  return counts.reshape(-1)[:n], covered
+
+
+def density_coverage(real, fake, k: int = 5) -> Tuple[float, float]:
+  """Density and coverage (Naeem et al. 2020), k-NN balls around real samples only.
+
+  Density: the average number of real balls holding a fake, over k (about 1 when fakes look
+  like the data, above 1 when they crowd dense regions). Coverage: the share of real balls
+  holding at least one fake. Unlike precision, one outlier's huge ball cannot make garbage
+  look good: garbage inside a single ball scores density 1/k.
+  """
+  real = jnp.asarray(real, jnp.float32)
+  fake = jnp.asarray(fake, jnp.float32)
+  if len(real) <= k:
+    raise ValueError(f'density/coverage with k={k} needs more than {k} real samples')
+  counts, covered = _balls_containing(fake, real, knn_radii(real, k))
+  return float(counts.mean() / k), float(covered.mean())
 
 
 # --------------------------------------------------------------------------------------------
