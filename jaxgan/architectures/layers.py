@@ -152,8 +152,46 @@ class ProjectNoise(nn.Module):
     return y
 
 
+class BatchNorm(nn.Module):
+  """BatchNorm1d/2d with PyTorch's semantics, over the last axis (NHWC or [B, C]).
+
+  Training mode normalises with the batch mean and biased variance and moves the running
+  averages by `momentum` (PyTorch's convention: new = (1 - momentum) old + momentum batch),
+  the running variance with the UNBIASED batch variance, as PyTorch does (flax.linen.BatchNorm
+  uses the biased one). Evaluation mode uses the running averages. Variables have
+  flax.linen.BatchNorm's names: params scale, bias; batch_stats mean, var.
+  """
+  use_running_average: bool
+  momentum: float = 0.1
+  epsilon: float = 1e-5
+  scale_init: Callable = nn.initializers.ones
+  bias_init: Callable = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x):
+    features = x.shape[-1]
+    scale = self.param('scale', self.scale_init, (features,), jnp.float32)
+    bias = self.param('bias', self.bias_init, (features,), jnp.float32)
+    running_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,), jnp.float32)
+    running_var = self.variable('batch_stats', 'var', jnp.ones, (features,), jnp.float32)
+    if self.use_running_average:
+      mean, var = running_mean.value, running_var.value
+    else:
+      axes = tuple(range(x.ndim - 1))
+      mean = x.mean(axes)
+      var = jnp.square(x - mean).mean(axes)
+      if not self.is_initializing():
+        count = x.size // features
+        unbiased = var * (count / max(count - 1, 1))
+        m = self.momentum
+        running_mean.value = (1 - m) * running_mean.value + m * jax.lax.stop_gradient(mean)
+        running_var.value = (1 - m) * running_var.value + m * jax.lax.stop_gradient(unbiased)
+    inv = jax.lax.rsqrt(var + self.epsilon) * scale
+    return (x - mean) * inv + bias
+
+
 def batch_norm(train: bool, init_like_dcgan: bool = False, name: Optional[str] = None):
-  """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5), over the last axis."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      scale_init=dcgan_normal(0.02, 1.0) if init_like_dcgan else nn.initializers.ones,
-                      name=name)
+  """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5) and running-variance update."""
+  return BatchNorm(use_running_average=not train, momentum=0.1, epsilon=1e-5,
+                   scale_init=dcgan_normal(0.02, 1.0) if init_like_dcgan else nn.initializers.ones,
+                   name=name)

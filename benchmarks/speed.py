@@ -1,0 +1,415 @@
+"""Train steps per second: jaxgan against its PyTorch originals, side by side.
+
+  python benchmarks/speed.py                      # every model pair, CPU, results in benchmarks/results/
+  python benchmarks/speed.py --models=gan,dcgan28 --repeats=5
+  python benchmarks/speed.py --e2e_steps=2000     # also the end-to-end run (wall time, FD-digits)
+
+For each model pair (`benchmarks/torch_originals.MODELS`: a jaxgan config and its PyTorch
+original) and the same batch size and data (the offline digits, held in memory by both), it
+times:
+
+  jax (1/dispatch)    the jitted jaxgan step (adversarial.py), one step per call, with the
+                      in-memory shuffling and slicing of jaxgan/train.py inside the program
+  jax (K/dispatch)    K steps per call under lax.scan (config.loop.steps_per_dispatch = K)
+  torch eager         the original's iteration (benchmarks/torch_originals/steps.py)
+  torch.compile       the same with both nets wrapped in torch.compile (inductor)
+
+Repeats are interleaved (every variant once per round, the order rotating), so load from other
+processes hits all variants alike; each round yields a ratio to PyTorch eager measured side by
+side, and the table reports medians. Compile/warm-up time is measured apart and excluded.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+  sys.path.insert(0, ROOT)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.torch_originals import MODELS, image_shape_of  # noqa: E402
+
+RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
+
+
+# ---------------------------------------------------------------------------------------------
+# Runners: setup() compiles/warms up and returns its time; run(n) trains n steps, returns seconds.
+
+class JaxRunner:
+
+  def __init__(self, pair, data_dir, per_dispatch=1, overrides=()):
+    self.pair, self.per_dispatch = pair, per_dispatch
+    self.name = f'jax ({per_dispatch}/dispatch)'
+    self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',)
+
+  def setup(self):
+    from jaxgan import parallel
+    from jaxgan.data import load_dataset
+    from jaxgan.data.pipeline import make_batches
+    from jaxgan.trainers import make_trainer
+    config = self.pair.config(*self.overrides)
+    mesh = parallel.make_mesh()
+    dataset = load_dataset(config.data)
+    trainer = make_trainer(config, dataset.info)
+    batches = make_batches(config, dataset, trainer.batches_per_step, mesh)
+    assert batches.in_memory
+    train_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2)
+    k, b = trainer.batches_per_step, config.train.batch_size
+    example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
+               'label': jnp.zeros((k, b), jnp.int32)}
+    step_fn = trainer.make_step()
+
+    # jaxgan/train.py's train_chunk, verbatim in what it computes.
+    def train_chunk(state, device_data, num_steps):
+      def one_step(state, _):
+        batch = batches.batch_at(device_data, state.step)
+        return step_fn(state, batch, jax.random.fold_in(train_key, state.step))
+      if num_steps == 1:
+        return one_step(state, None)
+      state, metrics = jax.lax.scan(one_step, state, None, length=num_steps)
+      return state, jax.tree.map(lambda m: m[-1], metrics)
+
+    replicated = parallel.replicated(mesh)
+    self.chunk = jax.jit(train_chunk, static_argnums=2, donate_argnums=0,
+                         out_shardings=(replicated, replicated))
+    self.data = batches.device_data
+    start = time.perf_counter()
+    self.state = jax.jit(trainer.init, out_shardings=replicated)(jax.random.PRNGKey(0), example)
+    self.state, metrics = self.chunk(self.state, self.data, self.per_dispatch)
+    jax.block_until_ready(metrics)
+    compile_s = time.perf_counter() - start
+    self.run(self.per_dispatch)  # one more, so caches and allocator are warm
+    return compile_s
+
+  def run(self, n):
+    calls = max(1, n // self.per_dispatch)
+    start = time.perf_counter()
+    for _ in range(calls):
+      self.state, metrics = self.chunk(self.state, self.data, self.per_dispatch)
+    jax.block_until_ready((self.state, metrics))
+    return time.perf_counter() - start, calls * self.per_dispatch
+
+
+class TorchRunner:
+
+  def __init__(self, pair, data_dir, compiled=False, overrides=()):
+    self.pair, self.compiled = pair, compiled
+    self.name = 'torch.compile' if compiled else 'torch eager'
+    self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',)
+
+  def setup(self):
+    import torch
+    from benchmarks.torch_originals.steps import TorchGAN
+    from jaxgan.data import load_dataset
+    config = self.pair.config(*self.overrides)
+    dataset = load_dataset(config.data)
+    images, _ = dataset.arrays(config.data.train_split)
+    torch.manual_seed(config.seed)
+    self.images = torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    self.batch_size, self.latent_dim = config.train.batch_size, config.model.latent_dim
+    self.d_steps = config.train.d_steps
+    self.gan = TorchGAN(config, dataset.info.image_shape, original=True).train()
+    if self.compiled:
+      self.gan.compile()
+    self.order, self.position = torch.randperm(len(self.images)), 0
+    start = time.perf_counter()
+    self.run(3)
+    return time.perf_counter() - start
+
+  def _batch(self):
+    import torch
+    if self.position + self.batch_size > len(self.images):  # new epoch, drop_last
+      self.order, self.position = torch.randperm(len(self.images)), 0
+    index = self.order[self.position:self.position + self.batch_size]
+    self.position += self.batch_size
+    return self.images[index]
+
+  def run(self, n):
+    import torch
+    start = time.perf_counter()
+    for _ in range(n):
+      reals = [self._batch() for _ in range(self.d_steps)]
+      noises = [torch.randn(self.batch_size, self.latent_dim) for _ in range(self.d_steps)]
+      self.gan.step(reals, noises)
+    return time.perf_counter() - start, n
+
+
+# ---------------------------------------------------------------------------------------------
+
+def machine_info():
+  import torch
+  cpu = platform.processor()
+  try:
+    with open('/proc/cpuinfo') as f:
+      names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+    cpu = names[0] if names else cpu
+  except OSError:
+    pass
+  return {
+      'cpu': cpu, 'cores': os.cpu_count(), 'platform': platform.platform(),
+      'python': platform.python_version(), 'jax': jax.__version__,
+      'jax_backend': jax.default_backend(), 'jax_devices': [str(d) for d in jax.devices()],
+      'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
+      'xla_flags': os.environ.get('XLA_FLAGS', ''),
+      'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+      'load_average_at_start': os.getloadavg(),
+  }
+
+
+def bench_model(pair, data_dir, args, log):
+  variants = [JaxRunner(pair, data_dir, 1)]
+  for k in args.per_dispatch:
+    if k > 1:
+      variants.append(JaxRunner(pair, data_dir, k))
+  variants.append(TorchRunner(pair, data_dir, compiled=False))
+  if args.torch_compile:
+    variants.append(TorchRunner(pair, data_dir, compiled=True))
+  result = {'model': pair.name, 'description': pair.description, 'config': pair.config_file,
+            'overrides': list(pair.overrides), 'variants': {}}
+  ready = []
+  for v in variants:
+    try:
+      setup_s = v.setup()
+      ready.append(v)
+      result['variants'][v.name] = {'compile_s': setup_s, 'steps_per_s': []}
+      log(f'  {pair.name:8s} {v.name:18s} compile/warm-up {setup_s:6.1f} s')
+    except Exception as e:  # torch.compile can fail on a machine without a compiler
+      result['variants'][v.name] = {'error': f'{type(e).__name__}: {str(e).splitlines()[0][:300]}'}
+      log(f'  {pair.name:8s} {v.name:18s} FAILED: {result["variants"][v.name]["error"]}')
+  steps = args.steps.get(pair.name, args.default_steps)
+  ratios = {v.name: [] for v in ready}
+  for r in range(args.repeats):
+    rotated = ready[r % len(ready):] + ready[:r % len(ready)]
+    rates = {}
+    for v in rotated:
+      n = max(steps, v.per_dispatch) if isinstance(v, JaxRunner) else steps
+      seconds, done = v.run(n)
+      rates[v.name] = done / seconds
+      result['variants'][v.name]['steps_per_s'].append(rates[v.name])
+    base = rates.get('torch eager')
+    for name, rate in rates.items():
+      if base:
+        ratios[name].append(rate / base)
+    log(f'  {pair.name:8s} round {r + 1}/{args.repeats}: ' +
+        '  '.join(f'{name} {rate:7.1f}/s' for name, rate in rates.items()))
+  for name, values in ratios.items():
+    entry = result['variants'][name]
+    entry['median_steps_per_s'] = statistics.median(entry['steps_per_s'])
+    entry['median_ratio_to_torch_eager'] = statistics.median(values) if values else None
+  return result
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: the PyTorch training loop against `launch.py`, same steps, same data.
+
+def _torch_training_loop(pair, data_dir, num_steps, seed=0):
+  """pytorch/examples style: a shuffling DataLoader (drop_last) over the offline digits, the
+  original iteration, losses read with .item() every 100 steps; returns (seconds, TorchGAN)."""
+  import torch
+  from benchmarks.torch_originals.steps import TorchGAN
+  from jaxgan.data import load_dataset
+  start = time.perf_counter()
+  config = pair.config(f'data.data_dir={data_dir!r}')
+  dataset = load_dataset(config.data)
+  images, labels = dataset.arrays(config.data.train_split)
+  torch.manual_seed(seed)
+  tensors = torch.utils.data.TensorDataset(
+      torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0))
+  loader = torch.utils.data.DataLoader(tensors, batch_size=config.train.batch_size, shuffle=True,
+                                       drop_last=True)
+  gan = TorchGAN(config, dataset.info.image_shape, original=True).train()
+  step, k = 0, config.train.d_steps
+  while step < num_steps:
+    batches = iter(loader)
+    while step < num_steps:
+      try:
+        reals = [next(batches)[0] for _ in range(k)]
+      except StopIteration:
+        break
+      noises = [torch.randn(config.train.batch_size, config.model.latent_dim) for _ in range(k)]
+      err_d, err_g = gan.step(reals, noises)
+      step += 1
+      if step % 100 == 0:
+        err_d.item(), err_g.item()
+  return time.perf_counter() - start, gan
+
+
+def _fd_digits(pair, data_dir, images_nhwc):
+  """FD-digits of generated images against the held-out digits (jaxgan.metrics), or None."""
+  try:
+    from jaxgan.data import load_dataset
+    from jaxgan.metrics import load_digit_classifier, scores
+    from jaxgan.metrics.evaluator import DigitFeatures
+  except ImportError:
+    return None
+  if images_nhwc.shape[1:] != (28, 28, 1):
+    return None
+  config = pair.config(f'data.data_dir={data_dir!r}')
+  dataset = load_dataset(config.data)
+  real, _ = dataset.arrays(config.data.eval_split)
+  net = DigitFeatures(load_digit_classifier(data_dir), 1)
+  apply = jax.jit(net.apply)
+
+  def features(x):
+    return np.concatenate([np.asarray(apply(jnp.asarray(x[i:i + 500]))[0])
+                           for i in range(0, len(x), 500)])
+  return scores.frechet_distance_of(features(real.astype(np.float32) / 127.5 - 1.0),
+                                    features(images_nhwc))
+
+
+def end_to_end(pair, data_dir, num_steps, num_samples, log):
+  import torch
+  out = {'model': pair.name, 'steps': num_steps}
+  # jaxgan: the real command line, in a fresh process (compilation included).
+  with tempfile.TemporaryDirectory() as workdir:
+    cmd = [sys.executable, os.path.join(ROOT, 'launch.py'), f'--config={pair.config_file}',
+           f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
+           f'--config.train.num_steps={num_steps}', '--config.train.log_every_steps=100',
+           f'--config.train.sample_every_steps={num_steps}',
+           f'--config.train.checkpoint_every_steps={num_steps}', '--config.train.progress_bar=no',
+           *[f'--config.{o}' for o in pair.overrides]]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    out['jax_wall_s'] = time.perf_counter() - start
+    if proc.returncode:
+      out['jax_error'] = proc.stderr[-2000:]
+      log(f'  e2e {pair.name}: jaxgan failed: {proc.stderr[-500:]}')
+      return out
+    out['jax_command'] = ' '.join(['python', 'launch.py'] + cmd[2:3] + ['--workdir=DIR'] + cmd[5:])
+    samples = _jax_samples(pair, data_dir, workdir, num_steps, num_samples)
+  out['jax_fd_digits'] = _fd_digits(pair, data_dir, samples)
+  seconds, gan = _torch_training_loop(pair, data_dir, num_steps)
+  out['torch_wall_s'] = seconds
+  with torch.no_grad():  # training-mode generator (batch statistics), as the original samples
+    fakes = [gan.netG(torch.randn(64, gan.latent_dim)) for _ in range(-(-num_samples // 64))]
+  torch_samples = torch.cat(fakes)[:num_samples].numpy().transpose(0, 2, 3, 1)
+  out['torch_fd_digits'] = _fd_digits(pair, data_dir, torch_samples)
+  out['speedup'] = out['torch_wall_s'] / out['jax_wall_s']
+  log(f'  e2e {pair.name}: jaxgan {out["jax_wall_s"]:.1f} s (FD {out["jax_fd_digits"]}), '
+      f'torch {out["torch_wall_s"]:.1f} s (FD {out["torch_fd_digits"]})')
+  return out
+
+
+def _jax_samples(pair, data_dir, workdir, num_steps, num_samples):
+  """Samples of the trained jaxgan generator, restored from the run's last checkpoint, drawn
+  in batches of the training size with batch statistics (as the PyTorch loop samples)."""
+  from jaxgan.checkpointing import Checkpoints
+  from jaxgan.data import load_dataset
+  from jaxgan.trainers import make_trainer
+  config = pair.config(f'data.data_dir={data_dir!r}')
+  dataset = load_dataset(config.data)
+  trainer = make_trainer(config, dataset.info)
+  k, b = trainer.batches_per_step, config.train.batch_size
+  example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
+             'label': jnp.zeros((k, b), jnp.int32)}
+  state = jax.jit(trainer.init)(jax.random.PRNGKey(0), example)
+  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), 1)
+  state, step = checkpoints.restore_latest(state)
+  checkpoints.close()
+  assert step == num_steps, step
+  sample = jax.jit(lambda s, key: trainer.sample(s, key, b))
+  key = jax.random.PRNGKey(123)
+  batches = [np.asarray(sample(state, jax.random.fold_in(key, i))) for i in range(-(-num_samples // b))]
+  return np.concatenate(batches)[:num_samples]
+
+
+# ---------------------------------------------------------------------------------------------
+
+def markdown(report):
+  m = report['machine']
+  lines = [f'Machine: {m["cpu"]}, {m["cores"]} cores, {m["platform"]}; jax {m["jax"]} '
+           f'({m["jax_backend"]}), torch {m["torch"]} ({m["torch_threads"]} threads); '
+           f'XLA_FLAGS={m["xla_flags"] or "(none)"}; {m["date"]}.', '',
+           f'Command: `{report["command"]}`', '',
+           'Train steps per second at batch 64 (median of interleaved rounds) and the median '
+           'of the per-round ratios to PyTorch eager; compile/warm-up time apart.', '',
+           '| model | variant | steps/s | x torch eager | compile/warm-up s |',
+           '|---|---|---:|---:|---:|']
+  for res in report['speed']:
+    for name, v in res['variants'].items():
+      if 'error' in v:
+        lines.append(f'| {res["model"]} | {name} | failed: {v["error"][:120]} | | |')
+        continue
+      ratio = v.get('median_ratio_to_torch_eager')
+      lines.append(f'| {res["model"]} | {name} | {v["median_steps_per_s"]:.1f} | '
+                   f'{"" if ratio is None else f"{ratio:.2f}x"} | {v["compile_s"]:.1f} |')
+  if report.get('end_to_end'):
+    lines += ['', 'End to end, same number of steps on the offline digits (jaxgan: `launch.py` '
+              'in a fresh process, compilation, checkpoint and sample grid included; PyTorch: '
+              'the original loop with a shuffling DataLoader):', '',
+              '| model | steps | jaxgan wall s | PyTorch wall s | speed-up | jaxgan FD-digits | PyTorch FD-digits |',
+              '|---|---:|---:|---:|---:|---:|---:|']
+    for e in report['end_to_end']:
+      if 'jax_error' in e:
+        lines.append(f'| {e["model"]} | {e["steps"]} | failed | | | | |')
+        continue
+      fd = lambda x: '' if x is None else f'{x:.2f}'
+      lines.append(f'| {e["model"]} | {e["steps"]} | {e["jax_wall_s"]:.1f} | {e["torch_wall_s"]:.1f} | '
+                   f'{e["speedup"]:.2f}x | {fd(e["jax_fd_digits"])} | {fd(e["torch_fd_digits"])} |')
+  return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv):
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--models', default=','.join(MODELS), help='comma-separated, from: ' + ', '.join(MODELS))
+  p.add_argument('--repeats', type=int, default=5, help='interleaved rounds')
+  p.add_argument('--default_steps', type=int, default=20, help='steps per variant per round')
+  p.add_argument('--steps', default='gan=200,bn_gan=60,dcgan28=40,dcgan64=6,wgan=10,wgan_gp=8',
+                 help='per-model steps per round, e.g. gan=200,dcgan64=6')
+  p.add_argument('--per_dispatch', default='1,10', help='jaxgan steps per dispatch to time')
+  p.add_argument('--no_torch_compile', dest='torch_compile', action='store_false')
+  p.add_argument('--e2e_steps', type=int, default=0, help='also run the end-to-end comparison')
+  p.add_argument('--e2e_models', default='gan,dcgan28')
+  p.add_argument('--e2e_samples', type=int, default=2000)
+  p.add_argument('--data_dir', default='', help='TFDS data dir ("" = a fresh temporary one)')
+  p.add_argument('--out', default=os.path.join(RESULTS, 'speed'), help='writes OUT.json and OUT.md')
+  args = p.parse_args(argv)
+  args.models = [m for m in args.models.split(',') if m]
+  for m in args.models:
+    if m not in MODELS:
+      p.error(f'unknown model {m!r}; choose from {", ".join(MODELS)}')
+  args.steps = {k: int(v) for k, v in (item.split('=') for item in args.steps.split(',') if item)}
+  args.per_dispatch = [int(k) for k in args.per_dispatch.split(',') if k]
+  args.e2e_models = [m for m in args.e2e_models.split(',') if m]
+  return args
+
+
+def main(argv=None):
+  argv = sys.argv[1:] if argv is None else argv
+  args = parse_args(argv)
+
+  def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+  data_dir = args.data_dir or tempfile.mkdtemp(prefix='jaxgan_speed_tfds_')
+  from jaxgan.data.offline_mnist import OfflineMnist
+  OfflineMnist(data_dir=data_dir, file_format='array_record').download_and_prepare()
+  report = {'machine': machine_info(),
+            'command': 'python benchmarks/speed.py ' + ' '.join(argv), 'speed': [], 'end_to_end': []}
+  for name in args.models:
+    log(f'{name}:')
+    report['speed'].append(bench_model(MODELS[name], data_dir, args, log))
+  if args.e2e_steps:
+    for name in args.e2e_models:
+      report['end_to_end'].append(end_to_end(MODELS[name], data_dir, args.e2e_steps,
+                                             args.e2e_samples, log))
+  os.makedirs(os.path.dirname(args.out), exist_ok=True)
+  with open(args.out + '.json', 'w') as f:
+    json.dump(report, f, indent=2)
+  with open(args.out + '.md', 'w') as f:
+    f.write(markdown(report))
+  print(markdown(report))
+
+
+if __name__ == '__main__':
+  main()
