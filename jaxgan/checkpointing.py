@@ -1,78 +1,227 @@
 """Checkpoints with Orbax: async saves under DIR/checkpoints (one folder per step), keep the
-last N, and restore the newest one that reads back whole.
+last N, and restore the newest one that reads back whole and right.
 
-Orbax writes each step into a temporary folder and renames it when complete, so a kill during
-a save never leaves a partial folder under a step name; a folder damaged afterwards (truncated
-or corrupted files) fails to restore, is reported, and the previous step is used instead.
+What can go wrong, and what happens:
+- A kill during a save: Orbax writes into `N.orbax-checkpoint-tmp-*` and renames it to `N` only
+  when complete, so a partial save never carries a step name; leftovers are removed on the
+  next start (`cleanup_tmp_directories`).
+- A kill while an old checkpoint is being deleted (keep N): old steps are first renamed into
+  `checkpoints/deleted/` (one atomic rename) and emptied from there, so no step folder is
+  ever half deleted.
+- A checkpoint damaged afterwards (truncated or corrupted files): Orbax fails to read it, or it
+  reads back values whose CRC32 differs from the one stored next to them (the `loop` item,
+  written in the same atomic save). It is reported, moved aside to
+  `DIR/corrupt_checkpoint_N`, and the previous step is used. If no step is readable, a
+  CheckpointError says so and nothing is changed.
+- A checkpoint from a different config (other shapes): a ConfigError says so before anything
+  is restored or changed.
+
+Each step folder holds two Orbax items: `default` (the train state, as before) and `loop`
+(JSON: the digest of the state and loop counters such as `skipped_updates`). Checkpoints
+without `loop` (older runs) restore without the checksum check.
 """
+import json
 import os
+import shutil
 import sys
-from typing import Any, Optional, Tuple
+import zlib
+from typing import Any, Dict, Optional, Tuple
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxgan.errors import CheckpointError
+from jaxgan import parallel
+from jaxgan.errors import CheckpointError, ConfigError, WorkdirError
+
+STATE_ITEM, LOOP_ITEM = 'default', 'loop'
+TRASH = 'deleted'   # old steps are renamed in here, then removed
+FORMAT = 1
+
+
+def _path_name(path) -> str:
+  parts = []
+  for entry in path:
+    for attr in ('name', 'key', 'idx'):
+      if hasattr(entry, attr):
+        parts.append(str(getattr(entry, attr)))
+        break
+    else:
+      parts.append(str(entry))
+  return '.'.join(parts)
+
+
+def _flat(tree) -> Dict[str, Any]:
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {_path_name(path): leaf for path, leaf in leaves}
+
+
+def _leaf_digest(value: np.ndarray) -> str:
+  shape = list(value.shape)
+  data = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+  return f'{value.dtype.name}{shape}:{zlib.crc32(data):08x}'
+
+
+def state_digest(state: Any) -> Dict[str, str]:
+  """CRC32 of every leaf of `state` (host copies; a replicated array is read locally)."""
+  digest = {}
+  for name, leaf in _flat(state).items():
+    if isinstance(leaf, jax.Array) and not (leaf.is_fully_addressable or
+                                            leaf.sharding.is_fully_replicated):
+      continue  # Sharded across processes: not checked (no whole copy here).
+    digest[name] = _leaf_digest(np.asarray(parallel.to_host(leaf)))
+  return digest
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip()
+  return (text.splitlines()[0][:200] if text else type(error).__name__)
 
 
 class Checkpoints:
 
   def __init__(self, directory: str, keep: int):
     self.directory = os.path.abspath(directory)
+    if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+      raise WorkdirError(f'{self.directory} is a file, not a checkpoint folder; move it away')
     self.manager = ocp.CheckpointManager(
         self.directory,
+        item_handlers={STATE_ITEM: ocp.StandardCheckpointHandler(),
+                       LOOP_ITEM: ocp.JsonCheckpointHandler()},
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                             enable_async_checkpointing=True))
+                                             enable_async_checkpointing=True,
+                                             cleanup_tmp_directories=True,
+                                             todelete_subdir=TRASH))
+    self.loop_info: Dict[str, Any] = {}   # the `loop` item of the step restore_latest returned
+    self._empty_trash()
 
   def steps(self):
     return sorted(self.manager.all_steps())
 
-  def restore_latest(self, target: Any) -> Tuple[Any, Optional[int]]:
-    """Restores the newest readable checkpoint into the structure and shardings of `target`.
+  # -- restore ----------------------------------------------------------------------------
 
-    Returns (state, step), or (target, None) when there is no checkpoint. Unreadable
-    checkpoints are reported on stderr and skipped; if none is readable, raises
-    CheckpointError and leaves every file in place.
+  def _check_shapes(self, step: int, target: Any) -> None:
+    """Raises ConfigError if checkpoint `step` holds differently shaped state than `target`."""
+    try:
+      metadata = self.manager.item_metadata(step)[STATE_ITEM]
+      saved = _flat(getattr(metadata, 'tree', metadata))
+    except Exception:  # Unreadable metadata: the restore below reports it.
+      return
+    if not saved:
+      return
+    wanted = _flat(target)
+    if set(saved) != set(wanted):
+      if len(saved) != len(wanted):
+        raise ConfigError(
+            f'the checkpoints in {self.directory} hold a different model ({len(saved)} arrays; '
+            f'this config builds {len(wanted)}); resume with the config they were trained with '
+            'or use another --workdir')
+      return  # Same count, names spelled differently: let the restore decide.
+    for name, leaf in wanted.items():
+      got = saved[name]
+      shape = tuple(getattr(got, 'shape', ()) or ())
+      if shape != tuple(leaf.shape):
+        raise ConfigError(
+            f'the checkpoints in {self.directory} hold a different model ({name} has shape '
+            f'{shape}, this config builds {tuple(leaf.shape)}); resume with the config they '
+            'were trained with or use another --workdir')
+
+  def _restore_step(self, step: int, abstract: Any) -> Tuple[Any, Dict[str, Any]]:
+    has_loop = os.path.isdir(os.path.join(self.directory, str(step), LOOP_ITEM))
+    items = {STATE_ITEM: ocp.args.StandardRestore(abstract)}
+    if has_loop:
+      items[LOOP_ITEM] = ocp.args.JsonRestore()
+    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    state = restored[STATE_ITEM]
+    loop = dict(restored[LOOP_ITEM]) if has_loop else {}
+    if has_loop:
+      stored = loop.get('digest') or {}
+      actual = state_digest(state)
+      for name, value in actual.items():
+        if name in stored and stored[name] != value:
+          raise ValueError(f'{name} does not match the checksum saved with it')
+      missing = sorted(set(stored) - set(actual))
+      if missing and len(actual) == len(_flat(state)):
+        raise ValueError(f'the saved checksums name arrays the state lacks ({missing[0]}, ...)')
+    return state, loop
+
+  def restore_latest(self, target: Any) -> Tuple[Any, Optional[int]]:
+    """Restores the newest good checkpoint into the structure and shardings of `target`.
+
+    Returns (state, step), or (target, None) when there is no checkpoint; `self.loop_info` then
+    holds that step's loop counters. Damaged checkpoints are reported on stderr, moved aside
+    and skipped; if none is good, raises CheckpointError and leaves every file in place.
     """
     steps = self.steps()
     if not steps:
       return target, None
+    self._check_shapes(steps[-1], target)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     failures = []
     for step in reversed(steps):
+      error = None
       try:
-        state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
-      except Exception as e:  # Orbax raises many kinds for damaged files.
-        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        print(f'warning: checkpoint step {step} in {self.directory} is unreadable ({reason}); '
-              'trying an earlier one', file=sys.stderr)
-        failures.append(step)
-        continue
-      if failures:
-        # Newer damaged checkpoints would shadow the good one in later runs; move them aside.
-        for bad in failures:
-          self._quarantine(bad)
-      return state, step
+        state, loop = self._restore_step(step, abstract)
+      except Exception as e:  # Orbax and TensorStore raise many kinds for damaged files.
+        error = e
+      if not parallel.any_process(error is not None):
+        for bad, reason in failures:
+          print(f'warning: checkpoint step {bad} in {self.directory} is damaged ({reason}); '
+                f'moved it to {self._quarantine(bad)} and resumed from step {step}',
+                file=sys.stderr, flush=True)
+        self.loop_info = loop
+        return state, step
+      failures.append((step, _first_line(error) if error else 'unreadable on another process'))
+    tried = '; '.join(f'step {s}: {reason}' for s, reason in failures)
     raise CheckpointError(
-        f'no readable checkpoint in {self.directory} (tried steps {", ".join(map(str, reversed(steps)))}); '
-        'nothing was changed: move the folder away to start afresh')
+        f'no readable checkpoint in {self.directory} ({tried}); nothing was changed: move the '
+        'folder away to start afresh')
 
-  def _quarantine(self, step: int) -> None:
-    if jax.process_index() != 0:
-      return
-    path = os.path.join(self.directory, str(step))
-    if os.path.isdir(path):
-      os.replace(path, os.path.join(os.path.dirname(self.directory), f'corrupt_checkpoint_{step}'))
+  def _quarantine(self, step: int) -> str:
+    """Moves a damaged step folder to DIR/corrupt_checkpoint_<step>[_k]; returns where."""
+    parent = os.path.dirname(self.directory)
+    destination = os.path.join(parent, f'corrupt_checkpoint_{step}')
+    k = 1
+    while os.path.exists(destination):
+      destination = os.path.join(parent, f'corrupt_checkpoint_{step}_{k}')
+      k += 1
+    if jax.process_index() == 0:
+      path = os.path.join(self.directory, str(step))
+      if os.path.isdir(path):
+        os.replace(path, destination)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      multihost_utils.sync_global_devices(f'jaxgan_quarantine_{step}')
     self.manager.reload()
+    return destination
 
-  def save(self, step: int, state: Any) -> None:
-    if step in self.manager.all_steps():
+  # -- save -------------------------------------------------------------------------------
+
+  def _empty_trash(self) -> None:
+    """Removes old steps that Orbax renamed into the trash (process 0 only)."""
+    trash = os.path.join(self.directory, TRASH)
+    if jax.process_index() != 0 or not os.path.isdir(trash):
       return
-    self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    for name in os.listdir(trash):
+      shutil.rmtree(os.path.join(trash, name), ignore_errors=True)
+
+  def save(self, step: int, state: Any, loop_info: Optional[Dict[str, Any]] = None) -> bool:
+    """Starts an async save of `state` at `step`; False if that step is already saved."""
+    if step in self.manager.all_steps():
+      return False
+    loop = {'format': FORMAT, 'step': int(step), **(loop_info or {}),
+            'digest': state_digest(state)}
+    self.manager.wait_until_finished()  # the previous save and its deletions are done
+    self._empty_trash()
+    self.manager.save(step, args=ocp.args.Composite(**{
+        STATE_ITEM: ocp.args.StandardSave(state),
+        LOOP_ITEM: ocp.args.JsonSave(json.loads(json.dumps(loop)))}), force=True)
+    return True
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
 
   def close(self) -> None:
     self.manager.wait_until_finished()
+    self._empty_trash()
     self.manager.close()

@@ -187,6 +187,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _int_field(config, 'train.keep_checkpoints', 1)
   _int_field(config, 'train.grid_size', 1)
   _choice(config, 'train.progress_bar', ('auto', 'yes', 'no'))
+  if 'on_nonfinite' in config.train:
+    _choice(config, 'train.on_nonfinite', ('stop', 'skip', 'off'))
   _int_field(config, 'loop.steps_per_dispatch', 0)
   _int_field(config, 'eval.every_steps', 0)
   _int_field(config, 'eval.num_samples', 1)

@@ -2,9 +2,15 @@
 
 Batches are sharded along `data`, everything else (parameters, optimizer state, the in-memory
 dataset) is replicated, and `jax.jit` inserts the collectives. A single CPU is a mesh of one;
-8 simulated CPU devices, a GPU host or a TPU pod slice take the same path.
+8 simulated CPU devices, a GPU host, several GPU hosts or a TPU pod slice take the same path.
+
+Multi-host: every process runs the same command; `initialize_distributed` joins them (from
+flags, from JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID, or from a cluster JAX
+detects: SLURM, Open MPI, Cloud TPU pod slices, Kubernetes). Each process then feeds its own share of
+every global batch (`global_batch`) or holds the whole in-memory dataset (`replicate_host_array`).
 """
 import os
+import re
 from typing import Any, Optional
 
 import jax
@@ -16,25 +22,90 @@ from jaxgan.errors import ConfigError
 DATA_AXIS = 'data'
 
 
+
+def _cluster_in_environment() -> bool:
+  """True when the environment says this process is one of several that JAX can detect."""
+  def more_than_one(name):
+    try:
+      return int(os.environ.get(name, '1')) > 1
+    except ValueError:
+      return False
+  return (more_than_one('SLURM_NTASKS') or more_than_one('OMPI_COMM_WORLD_SIZE') or
+          ',' in os.environ.get('TPU_WORKER_HOSTNAMES', '') or
+          bool(os.environ.get('MEGASCALE_COORDINATOR_ADDRESS')))
+
+
+def _env_int(name: str) -> Optional[int]:
+  value = os.environ.get(name)
+  if value in (None, ''):
+    return None
+  try:
+    return int(value)
+  except ValueError:
+    raise ConfigError(f'environment variable {name}={value!r} must be an integer') from None
+
+
+def distributed_settings(coordinator_address: Optional[str] = None,
+                         num_processes: Optional[int] = None,
+                         process_id: Optional[int] = None, detect: bool = False):
+  """Resolves and checks the multi-host settings. Returns None for a single-process run,
+  'auto' to let JAX detect the cluster, or (address, num_processes, process_id).
+
+  `detect` (launch.py --distributed) asks for JAX's cluster detection outright: on a Cloud
+  TPU pod slice it reads the TPU metadata, which no environment variable announces.
+  """
+  coordinator_address = coordinator_address or os.environ.get('JAX_COORDINATOR_ADDRESS') or None
+  if num_processes is None:
+    num_processes = _env_int('JAX_NUM_PROCESSES')
+  if process_id is None:
+    process_id = _env_int('JAX_PROCESS_ID')
+  given = (coordinator_address is not None, num_processes is not None, process_id is not None)
+  if not any(given):
+    return 'auto' if detect or _cluster_in_environment() else None
+  if not all(given):
+    if detect or _cluster_in_environment():
+      return 'auto'
+    raise ConfigError('multi-host needs all of --coordinator_address, --num_processes and '
+                      '--process_id (or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID)')
+  if not re.fullmatch(r'(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}', coordinator_address):
+    raise ConfigError(f'--coordinator_address={coordinator_address!r} must be HOST:PORT, '
+                      'e.g. 10.0.0.2:8476 (the address of process 0)')
+  if num_processes < 1:
+    raise ConfigError(f'--num_processes must be >= 1, got {num_processes}')
+  if not 0 <= process_id < num_processes:
+    raise ConfigError(f'--process_id must be in [0, {num_processes - 1}] for '
+                      f'--num_processes={num_processes}, got {process_id}')
+  return coordinator_address, num_processes, process_id
+
+
 def initialize_distributed(coordinator_address: Optional[str] = None,
                            num_processes: Optional[int] = None,
-                           process_id: Optional[int] = None) -> None:
-  """Starts multi-host JAX when asked by flags or by the usual environment.
+                           process_id: Optional[int] = None, detect: bool = False,
+                           timeout_seconds: int = 300) -> None:
+  """Starts multi-host JAX when asked by flags or by the environment; else does nothing.
 
-  With explicit flags, they are used as given; otherwise `jax.distributed.initialize()` is
-  called when the environment names a cluster (JAX_COORDINATOR_ADDRESS, a TPU pod, SLURM,
-  Open MPI), and nothing happens for a plain single-process run.
+  Must run before anything touches a JAX device.
   """
-  if coordinator_address or num_processes or process_id is not None:
-    if not (coordinator_address and num_processes and process_id is not None):
-      raise ConfigError('multi-host needs all of --coordinator_address, --num_processes and --process_id')
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
+  settings = distributed_settings(coordinator_address, num_processes, process_id, detect)
+  if settings is None:
     return
-  cluster_env = ('JAX_COORDINATOR_ADDRESS', 'SLURM_NTASKS', 'OMPI_COMM_WORLD_SIZE',
-                 'TPU_WORKER_HOSTNAMES', 'MEGASCALE_COORDINATOR_ADDRESS')
-  if any(os.environ.get(name) for name in cluster_env):
-    jax.distributed.initialize()
+  try:
+    if settings == 'auto':
+      jax.distributed.initialize(coordinator_address=coordinator_address,
+                                 num_processes=num_processes, process_id=process_id,
+                                 initialization_timeout=timeout_seconds)
+    else:
+      address, n, i = settings
+      if n == 1:
+        return  # One process is a plain run.
+      jax.distributed.initialize(coordinator_address=address, num_processes=n, process_id=i,
+                                 initialization_timeout=timeout_seconds)
+  except (RuntimeError, ValueError, TypeError) as e:  # XlaRuntimeError is a RuntimeError.
+    where = 'from the cluster environment' if settings == 'auto' else (
+        f'at {settings[0]} as process {settings[2]} of {settings[1]}')
+    reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    raise ConfigError(f'could not join the multi-host run {where}: {reason}; check that every '
+                      'process was started with the same coordinator and process count') from None
 
 
 def make_mesh() -> Mesh:
@@ -70,6 +141,29 @@ def global_batch(local: Any, mesh: Mesh, batch_axis: int) -> Any:
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local)
 
 
+def to_host(x: Any) -> np.ndarray:
+  """One array's global value as numpy, on every process.
+
+  A replicated array spanning several processes is not fully addressable, but each process
+  holds a whole copy; a sharded one is gathered.
+  """
+  if not isinstance(x, jax.Array) or x.is_fully_addressable:
+    return np.asarray(jax.device_get(x))
+  if x.sharding.is_fully_replicated:
+    return np.asarray(x.addressable_data(0))
+  from jax.experimental import multihost_utils
+  return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
 def fetch(tree: Any) -> Any:
   """Brings a (replicated) tree to host numpy on every process."""
-  return jax.tree.map(lambda x: np.asarray(jax.device_get(x)), tree)
+  return jax.tree.map(to_host, tree)
+
+
+def any_process(flag: bool) -> bool:
+  """True on every process when `flag` is true on any (a collective: all must call it)."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  from jax.experimental import multihost_utils
+  flags = multihost_utils.process_allgather(np.asarray([bool(flag)], np.int32))
+  return bool(np.asarray(flags).any())
