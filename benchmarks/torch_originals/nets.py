@@ -32,7 +32,7 @@ def weights_init(m):
 
 class MLPGenerator(nn.Module):
 
-  def __init__(self, latent_dim, hidden, image_shape, use_batch_norm=False):
+  def __init__(self, latent_dim, hidden, image_shape, use_batch_norm=False, leaky_slope=0.0):
     super().__init__()
     height, width, channels = image_shape
     self.image_shape_nchw = (channels, height, width)
@@ -41,7 +41,7 @@ class MLPGenerator(nn.Module):
       layers.append(nn.Linear(last, size))
       if use_batch_norm:
         layers.append(nn.BatchNorm1d(size))  # eps 1e-5, momentum 0.1 (not BatchNorm1d(size, 0.8))
-      layers.append(nn.ReLU(inplace=True))
+      layers.append(nn.LeakyReLU(leaky_slope, inplace=True) if leaky_slope else nn.ReLU(inplace=True))
       last = size
     layers += [nn.Linear(last, math.prod(image_shape)), nn.Tanh()]
     self.model = nn.Sequential(*layers)
@@ -122,7 +122,9 @@ class DCGANDiscriminator(nn.Module):
 
 # Builders by jaxgan registry name: (config.model, image_shape (H, W, C)) -> nn.Module.
 def _mlp_generator(model, image_shape):
-  return MLPGenerator(model.latent_dim, tuple(model.g_hidden), tuple(image_shape), model.g_batch_norm)
+  slope = model.leaky_slope if model.get('g_activation', 'relu') == 'leaky_relu' else 0.0
+  return MLPGenerator(model.latent_dim, tuple(model.g_hidden), tuple(image_shape), model.g_batch_norm,
+                      slope)
 
 
 def _mlp_discriminator(model, image_shape, sigmoid=False):
