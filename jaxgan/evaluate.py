@@ -59,12 +59,14 @@ def evaluate_run(workdir: str, overrides: Sequence[str] = (),
   k, b = trainer.batches_per_step, config.train.batch_size
   example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
              'label': jnp.zeros((k, b), jnp.int32)}
-  # Same structure and shardings as train.py builds, so Orbax restores into it exactly.
-  state = jax.jit(trainer.init, out_shardings=parallel.replicated(mesh))(
-      jax.random.PRNGKey(0), example)
+  # The structure and shardings train.py builds, as shapes only (no need to compile init):
+  # Orbax restores into them exactly.
+  replicated = parallel.replicated(mesh)
+  target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
+                        jax.eval_shape(trainer.init, jax.random.PRNGKey(0), example))
   checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints)
   try:
-    state, step = checkpoints.restore_latest(state)
+    state, step = checkpoints.restore_latest(target)
   finally:
     checkpoints.close()
   if step is None:
