@@ -107,9 +107,6 @@ class _Preemption:
 # ---------------------------------------------------------------------------------------------
 # The non-finite guard: wraps any trainer's step, inside the compiled program.
 
-NONFINITE_MODES = ('stop', 'skip', 'off')
-
-
 def _guard_init(skipped: int = 0):
   return {'skipped': np.int32(skipped), 'bad_step': np.int32(-1), 'bad_what': np.int32(-1)}
 
