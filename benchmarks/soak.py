@@ -10,8 +10,9 @@ path: finish the step, checkpoint, exit 0).
 
 Memory is judged after a warm-up (compilation, first checkpoints): the growth between the
 median of the first and of the last quarter of the remaining samples, and a least-squares
-slope. Disk is judged against keep-N: never more than keep+1 checkpoints' worth of bytes (one
-save may be in flight while the oldest is being deleted).
+slope. Disk is judged against keep-N: never more than keep+2 checkpoints' worth of bytes (a
+finished save briefly makes keep+1 committed steps before the oldest goes to the trash folder,
+and with frequent checkpoints the next save may already be writing then).
 
 Writes benchmarks/results/soak.{json,md}; the test suite runs a 30-second version
 (tests/test_reliability.py).
@@ -155,7 +156,7 @@ def soak(seconds=360, checkpoint_every=5, keep=3, features=16, workdir=None, dat
   rss_first, rss_last = _median([s['rss_mb'] for s in first]), _median([s['rss_mb'] for s in last])
   slope = _slope_per_minute([s['t'] for s in judged], [s['rss_mb'] for s in judged])
   checkpoints_written = final_step // checkpoint_every
-  disk_bound = (keep + 1) * single_checkpoint
+  disk_bound = (keep + 2) * single_checkpoint
   result = {
       'seconds_training': round(seconds, 1), 'startup_seconds': round(training_started or 0, 1),
       'final_step': final_step, 'checkpoint_every_steps': checkpoint_every, 'keep': keep,
@@ -173,7 +174,7 @@ def soak(seconds=360, checkpoint_every=5, keep=3, features=16, workdir=None, dat
   log(f'soak: {seconds:.0f}s of training after {result["startup_seconds"]}s startup, '
       f'{final_step} steps, {checkpoints_written} checkpoints; RSS {rss_first:.0f} -> '
       f'{rss_last:.0f} MB ({slope:+.2f} MB/min); checkpoints/ at most {max_bytes / 1e6:.2f} MB '
-      f'(bound {disk_bound / 1e6:.2f} MB = {keep + 1} x {single_checkpoint / 1e6:.2f} MB), '
+      f'(bound {disk_bound / 1e6:.2f} MB = {keep + 2} x {single_checkpoint / 1e6:.2f} MB), '
       f'at most {max_step_dirs} step folders; exit {exit_code} after SIGTERM')
   return result
 
@@ -197,7 +198,7 @@ def write_results(result, out_dir, command):
       f'| RSS slope (least squares, after warm-up) | {r["rss_slope_mb_per_minute"]} MB/min |',
       f'| one checkpoint | {r["single_checkpoint_bytes"] / 1e6:.3f} MB |',
       f'| checkpoints/ at most | {r["max_checkpoint_dir_bytes"] / 1e6:.3f} MB '
-      f'(bound (keep+1) x one = {r["disk_bound_bytes"] / 1e6:.3f} MB) |',
+      f'(bound (keep+2) x one = {r["disk_bound_bytes"] / 1e6:.3f} MB) |',
       f'| step folders at most / at the end | {r["max_step_folders"]} / {r["final_step_folders"]} |',
       f'| temporary folders at most / at the end | {r["max_tmp_folders"]} / {len(r["final_tmp_folders"])} |',
       '', '| t (s) | step | RSS (MB) | checkpoints/ (MB) | step folders |', '|---|---|---|---|---|']
