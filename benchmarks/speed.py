@@ -168,7 +168,7 @@ def machine_info():
 
 def bench_model(pair, data_dir, args, log):
   variants = [JaxRunner(pair, data_dir, 1)]
-  for k in args.per_dispatch:
+  for k in args.per_dispatch if pair.name in args.scan_models else ():
     if k > 1:
       variants.append(JaxRunner(pair, data_dir, k))
   variants.append(TorchRunner(pair, data_dir, compiled=False))
@@ -367,6 +367,9 @@ def parse_args(argv):
   p.add_argument('--steps', default='gan=200,bn_gan=60,dcgan28=40,dcgan64=6,wgan=10,wgan_gp=8',
                  help='per-model steps per round, e.g. gan=200,dcgan64=6')
   p.add_argument('--per_dispatch', default='1,10', help='jaxgan steps per dispatch to time')
+  p.add_argument('--scan_models', default='gan',
+                 help='models timed with several steps per dispatch too (on XLA:CPU a rolled '
+                      'scan over conv steps runs about 10x slower: minutes per round, no news)')
   p.add_argument('--no_torch_compile', dest='torch_compile', action='store_false')
   p.add_argument('--e2e_steps', type=int, default=0, help='also run the end-to-end comparison')
   p.add_argument('--e2e_models', default='gan,dcgan28')
@@ -380,6 +383,7 @@ def parse_args(argv):
       p.error(f'unknown model {m!r}; choose from {", ".join(MODELS)}')
   args.steps = {k: int(v) for k, v in (item.split('=') for item in args.steps.split(',') if item)}
   args.per_dispatch = [int(k) for k in args.per_dispatch.split(',') if k]
+  args.scan_models = [m for m in args.scan_models.split(',') if m]
   args.e2e_models = [m for m in args.e2e_models.split(',') if m]
   return args
 
