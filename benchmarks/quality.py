@@ -50,11 +50,11 @@ VARIANTS: List[Variant] = [
     Variant('bn_gan', 'configs/bn_gan.py', description='MLP G with BatchNorm, strided-conv D'),
     Variant('dcgan', 'configs/dcgan.py', description='DCGAN (pytorch/examples)'),
     # The Wasserstein pair updates the critic 5 times per generator step, so a generator step
-    # costs about 3x (WGAN) and 10x (WGAN-GP, double backward) a DCGAN step on CPU; their
+    # costs about 3x (WGAN) and 5x (WGAN-GP, double backward) a DCGAN step on CPU; their
     # budgets are in generator steps, shown in the table.
     Variant('wgan', 'configs/wgan.py', 1500,
             description='WGAN: DCGAN nets, weight clipping 0.01, RMSprop 5e-5, 5 critic steps'),
-    Variant('wgan_gp', 'configs/wgan_gp.py', 600,
+    Variant('wgan_gp', 'configs/wgan_gp.py', 1000,
             description='WGAN-GP: DCGAN nets, critic without BatchNorm, penalty 10, 5 critic steps'),
 ]
 

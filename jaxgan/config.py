@@ -206,6 +206,7 @@ def _validate_adversarial_family(config: ml_collections.ConfigDict) -> None:
   _choice(config, 'model.conditioning', ('none', 'concat', 'projection'))
   _int_field(config, 'model.label_embed_dim', 0)
   _choice(config, 'model.minibatch', ('none', 'discrimination', 'stddev'))
+  _choice(config, 'model.d_conv', ('auto', 'xla', 'matmul'))
   _int_field(config, 'model.minibatch_kernels', 1)
   _int_field(config, 'model.minibatch_kernel_dim', 1)
   _int_field(config, 'model.minibatch_group', 0)

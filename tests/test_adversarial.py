@@ -83,6 +83,46 @@ def test_gradient_penalty_uses_interpolates_between_real_and_fake():
     assert 0.0 <= got <= 16.0  # norms between 1 and 3 (row 0) or 1 and 5 (row 1)
 
 
+@pytest.mark.parametrize('shape, kernel, stride, padding', [
+    ((2, 28, 28, 1), (4, 4, 1, 8), 2, 1), ((3, 14, 14, 5), (4, 4, 5, 6), 2, 1),
+    ((2, 9, 8, 3), (3, 3, 3, 4), 1, 1)])
+def test_conv_as_matmul_is_the_convolution_up_to_second_derivatives(shape, kernel, stride, padding):
+  """WGAN-GP's critic may run its strided convolutions as patches x matrix (model.d_conv): the
+  values, and the gradient-penalty-style second derivative, must be lax.conv's."""
+  from jaxgan.architectures.layers import conv_as_matmul
+  kx, kw = jax.random.split(jax.random.PRNGKey(0))
+  x, w = jax.random.normal(kx, shape), jax.random.normal(kw, kernel)
+
+  def reference(x, w):
+    return jax.lax.conv_general_dilated(x, w, (stride, stride), [(padding, padding)] * 2,
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+  def matmul(x, w):
+    return conv_as_matmul(x, w, stride, padding)
+
+  def penalty_gradient(conv):
+    input_gradient = jax.grad(lambda x, w: jnp.sum(jnp.tanh(conv(x, w))))
+    return jax.grad(lambda w: jnp.sum(input_gradient(x, w) ** 2))(w)
+
+  np.testing.assert_allclose(matmul(x, w), reference(x, w), rtol=1e-5, atol=1e-5)
+  want = penalty_gradient(reference)
+  assert float(jnp.abs(want).max()) > 1e-3
+  np.testing.assert_allclose(penalty_gradient(matmul), want, rtol=1e-4,
+                             atol=1e-4 * float(jnp.abs(want).max()))
+
+
+def test_d_conv_auto_picks_matmul_only_for_a_double_backward_penalty_on_cpu():
+  from jaxgan.trainers.adversarial import _with_conv_choice
+  gp = importlib.import_module('configs.wgan_gp').get_config()
+  plain = importlib.import_module('configs.dcgan').get_config()
+  on_cpu = jax.default_backend() == 'cpu'
+  assert _with_conv_choice(gp.model, gp.regularizer.name).d_conv == ('matmul' if on_cpu else 'xla')
+  assert _with_conv_choice(plain.model, plain.regularizer.name).d_conv == 'xla'
+  gp.model.d_conv = 'xla'   # an explicit choice is kept
+  assert _with_conv_choice(gp.model, gp.regularizer.name).d_conv == 'xla'
+  assert gp.model.d_conv == 'xla' and plain.model.d_conv == 'auto'   # configs are not changed
+
+
 # -- weight clipping -------------------------------------------------------------------------
 
 def test_clipping_bounds_every_critic_weight():

@@ -62,6 +62,7 @@ class DCGANDiscriminator(nn.Module):
   use_batch_norm: bool = True
   leaky_slope: float = 0.2
   options: Optional[heads.Options] = None   # conditioning, minibatch features, Q head
+  strided_conv_via_matmul: bool = False     # see layers.conv_as_matmul
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
@@ -69,7 +70,8 @@ class DCGANDiscriminator(nn.Module):
     base, doublings = factor_size(*self.image_shape[:2])
     init = dcgan_normal(0.02)
     for i in range(doublings):
-      x = Conv(self.features * 2 ** i, 4, 2, 1, use_bias=False, kernel_init=init, name=f'down_{i}')(x)
+      x = Conv(self.features * 2 ** i, 4, 2, 1, use_bias=False, kernel_init=init,
+               via_matmul=self.strided_conv_via_matmul, name=f'down_{i}')(x)
       if self.use_batch_norm and i > 0:
         x = batch_norm(train, init_like_dcgan=True, name=f'bn_{i}')(x)
       x = nn.leaky_relu(x, self.leaky_slope)
@@ -89,4 +91,4 @@ def _make_discriminator(model, image_shape, num_classes, options=None):
   del num_classes
   factor_size(*image_shape[:2])
   return DCGANDiscriminator(tuple(image_shape), model.d_features, model.d_batch_norm,
-                            model.leaky_slope, options)
+                            model.leaky_slope, options, model.d_conv == 'matmul')

@@ -46,14 +46,39 @@ class Linear(nn.Module):
     return y
 
 
+def conv_as_matmul(x: Array, kernel: Array, stride: int, padding: int) -> Array:
+  """A 2-D convolution (NHWC, kernel HWIO, symmetric zero padding) as patches times a matrix.
+
+  Its derivatives of every order are matrix products, strided slices and pads. XLA:CPU runs
+  the second derivatives of a strided convolution (what a gradient penalty needs) as
+  convolutions with dilated inputs and kernels that are very slow; this form made the WGAN-GP
+  train step about 2x faster there. Exact up to float summation order; tested against
+  `jax.lax.conv_general_dilated`.
+  """
+  batch, height, width, _ = x.shape
+  kh, kw, cin, cout = kernel.shape
+  out_h = (height + 2 * padding - kh) // stride + 1
+  out_w = (width + 2 * padding - kw) // stride + 1
+  if padding:
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  patches = jnp.concatenate(
+      [x[:, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
+       for i in range(kh) for j in range(kw)], axis=-1)          # [B, OH, OW, (kh, kw, cin)]
+  y = patches.reshape(-1, kh * kw * cin) @ kernel.reshape(kh * kw * cin, cout)
+  return y.reshape(batch, out_h, out_w, cout)
+
+
 class Conv(nn.Module):
-  """nn.Conv2d with symmetric zero padding `padding`, kernel (kh, kw, in, out)."""
+  """nn.Conv2d with symmetric zero padding `padding`, kernel (kh, kw, in, out).
+
+  `via_matmul` computes it with `conv_as_matmul` (same parameters, same function)."""
   features: int
   kernel_size: int
   stride: int = 1
   padding: int = 0
   use_bias: bool = True
   kernel_init: Optional[Callable] = None
+  via_matmul: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -61,9 +86,12 @@ class Conv(nn.Module):
     fan_in = cin * k * k
     kernel = self.param('kernel', self.kernel_init or torch_default_init(fan_in),
                         (k, k, cin, self.features))
-    y = jax.lax.conv_general_dilated(
-        x, kernel, (self.stride, self.stride), [(self.padding, self.padding)] * 2,
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    if self.via_matmul:
+      y = conv_as_matmul(x, kernel, self.stride, self.padding)
+    else:
+      y = jax.lax.conv_general_dilated(
+          x, kernel, (self.stride, self.stride), [(self.padding, self.padding)] * 2,
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     if self.use_bias:
       y = y + self.param('bias', torch_default_init(fan_in), (self.features,))
     return y
