@@ -343,6 +343,10 @@ def markdown(report):
       ratio = v.get('median_ratio_to_torch_eager')
       lines.append(f'| {res["model"]} | {name} | {v["median_steps_per_s"]:.1f} | '
                    f'{"" if ratio is None else f"{ratio:.2f}x"} | {v["compile_s"]:.1f} |')
+  for res in report['speed'] + report.get('end_to_end', []):
+    if 'remeasured' in res:
+      lines += ['', f'{res["model"]}: re-measured on {res["remeasured"]["date"]} with '
+                f'`{res["remeasured"]["command"]}`.']
   if report.get('end_to_end'):
     lines += ['', 'End to end, same number of steps on the offline digits (jaxgan: `launch.py` '
               'in a fresh process, compilation, checkpoint and sample grid included; PyTorch: '
@@ -357,6 +361,19 @@ def markdown(report):
       lines.append(f'| {e["model"]} | {e["steps"]} | {e["jax_wall_s"]:.1f} | {e["torch_wall_s"]:.1f} | '
                    f'{e["speedup"]:.2f}x | {fd(e["jax_fd_digits"])} | {fd(e["torch_fd_digits"])} |')
   return '\n'.join(lines) + '\n'
+
+
+def _updated(path, new):
+  """The report at `path` with `new`'s models replaced (speed rows and end-to-end rows); each
+  replaced model records the command and date that re-measured it."""
+  with open(path) as f:
+    old = json.load(f)
+  stamp = {'command': new['command'], 'date': new['machine']['date']}
+  for section in ('speed', 'end_to_end'):
+    fresh = {r['model']: dict(r, remeasured=stamp) for r in new[section]}
+    rows = [fresh.pop(r['model'], r) for r in old.get(section, [])]
+    old[section] = rows + list(fresh.values())
+  return old
 
 
 def parse_args(argv):
@@ -376,6 +393,8 @@ def parse_args(argv):
   p.add_argument('--e2e_samples', type=int, default=2000)
   p.add_argument('--data_dir', default='', help='TFDS data dir ("" = a fresh temporary one)')
   p.add_argument('--out', default=os.path.join(RESULTS, 'speed'), help='writes OUT.json and OUT.md')
+  p.add_argument('--update', action='store_true',
+                 help='replace only these models\' rows in an existing OUT.json (noted in the table)')
   args = p.parse_args(argv)
   args.models = [m for m in args.models.split(',') if m]
   for m in args.models:
@@ -408,6 +427,8 @@ def main(argv=None):
       report['end_to_end'].append(end_to_end(MODELS[name], data_dir, args.e2e_steps,
                                              args.e2e_samples, log))
   os.makedirs(os.path.dirname(args.out), exist_ok=True)
+  if args.update and os.path.exists(args.out + '.json'):
+    report = _updated(args.out + '.json', report)
   with open(args.out + '.json', 'w') as f:
     json.dump(report, f, indent=2)
   with open(args.out + '.md', 'w') as f:

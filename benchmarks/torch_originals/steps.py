@@ -101,8 +101,9 @@ class TorchGAN:
     self.G, self.D = self.netG, self.netD
 
   def compile(self, **kwargs):
-    # The gradient penalty differentiates twice (create_graph=True), which AOTAutograd's
-    # donated backward buffers refuse at run time; they only save memory.
+    # The gradient penalty differentiates twice (create_graph=True). AOTAutograd's donated
+    # backward buffers refuse that first; without them, torch 2.13 reports that compiled double
+    # backward is unsupported, the real limit, which the speed table then records.
     torch._functorch.config.donated_buffer = False
     self.G = torch.compile(self.netG, **kwargs)
     self.D = torch.compile(self.netD, **kwargs)
