@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# DCGAN on the offline MNIST digits, on CPU, a short schedule (about 5 minutes on 2 cores).
+# DCGAN on the offline MNIST digits, on CPU, a short schedule (about 5 minutes of training on 2 cores).
 demo: install
 	JAX_PLATFORMS=cpu $(PY) launch.py --config=configs/dcgan.py --workdir=$(DEMO_DIR) \
 	  --config.train.num_steps=$(DEMO_STEPS) --config.train.log_every_steps=100
