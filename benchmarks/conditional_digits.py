@@ -34,10 +34,8 @@ MODELS = {'cgan': 'configs/cgan.py', 'cgan_projection': 'configs/cgan_projection
 
 def train_and_restore(name, steps, workdir, overrides):
   from jaxgan import config as config_lib
-  from jaxgan import parallel, train
-  from jaxgan.checkpointing import Checkpoints
-  from jaxgan.data import load_dataset
-  from jaxgan.trainers import make_trainer
+  from jaxgan import train
+  from jaxgan.evaluate import restore_trained_state
   config = config_lib.load_config_file(os.path.join(ROOT, MODELS[name]))
   config_lib.apply_overrides(config, [f'train.num_steps={steps}', 'train.progress_bar=no',
                                       f'train.log_every_steps={max(steps // 10, 1)}',
@@ -46,16 +44,7 @@ def train_and_restore(name, steps, workdir, overrides):
   start = time.time()
   final = train.run(config, workdir)
   seconds = time.time() - start
-  mesh = parallel.make_mesh()
-  dataset = load_dataset(config.data)
-  trainer = make_trainer(config, dataset.info)
-  k, b = trainer.batches_per_step, config.train.batch_size
-  example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
-             'label': jnp.zeros((k, b), jnp.int32)}
-  state = jax.jit(trainer.init)(jax.random.PRNGKey(0), example)
-  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), config.train.keep_checkpoints)
-  state, step = checkpoints.restore_latest(state)
-  checkpoints.close()
+  _, trainer, _, state, step = restore_trained_state(config, workdir)
   assert step == steps, (step, steps)
   return config, trainer, state, final, seconds
 

@@ -33,7 +33,7 @@ from jaxgan import parallel  # noqa: E402
 from jaxgan.data import load_dataset  # noqa: E402
 from jaxgan.data import mixtures  # noqa: E402
 from jaxgan.data.pipeline import make_batches  # noqa: E402
-from jaxgan.trainers import make_trainer  # noqa: E402
+from jaxgan.trainers import example_batch, make_trainer  # noqa: E402
 
 # variant -> (config module, label)
 VARIANTS = {
@@ -86,8 +86,7 @@ def run_variant(variant, mixture, seeds, steps, chunk, overrides=()):
   init_keys, train_keys, sample_keys = (jnp.stack(k) for k in zip(*keys))
   batches = batch_sources[0]
   device_data = jax.tree.map(lambda *x: jnp.stack(x), *[b.device_data for b in batch_sources])
-  k, b = trainer.batches_per_step, config.train.batch_size
-  example = {'image': jnp.zeros((k, b, 2), jnp.float32), 'label': jnp.zeros((k, b), jnp.int32)}
+  example = example_batch(trainer, config.train.batch_size, (2,))
   states = jax.jit(jax.vmap(lambda key: trainer.init(key, example)))(init_keys)
   step_fn = trainer.make_step()
 

@@ -37,7 +37,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.torch_originals import MODELS, image_shape_of  # noqa: E402
+from benchmarks.torch_originals import MODELS  # noqa: E402
 
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 
@@ -56,7 +56,7 @@ class JaxRunner:
     from jaxgan import parallel
     from jaxgan.data import load_dataset
     from jaxgan.data.pipeline import make_batches
-    from jaxgan.trainers import make_trainer
+    from jaxgan.trainers import example_batch, make_trainer
     config = self.pair.config(*self.overrides)
     mesh = parallel.make_mesh()
     dataset = load_dataset(config.data)
@@ -64,9 +64,7 @@ class JaxRunner:
     batches = make_batches(config, dataset, trainer.batches_per_step, mesh)
     assert batches.in_memory
     train_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2)
-    k, b = trainer.batches_per_step, config.train.batch_size
-    example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
-               'label': jnp.zeros((k, b), jnp.int32)}
+    example = example_batch(trainer, config.train.batch_size, dataset.info.image_shape)
     step_fn = trainer.make_step()
 
     # jaxgan/train.py's train_chunk, verbatim in what it computes.
@@ -303,20 +301,11 @@ def end_to_end(pair, data_dir, num_steps, num_samples, log):
 def _jax_samples(pair, data_dir, workdir, num_steps, num_samples):
   """Samples of the trained jaxgan generator, restored from the run's last checkpoint, drawn
   in batches of the training size with batch statistics (as the PyTorch loop samples)."""
-  from jaxgan.checkpointing import Checkpoints
-  from jaxgan.data import load_dataset
-  from jaxgan.trainers import make_trainer
+  from jaxgan.evaluate import restore_trained_state
   config = pair.config(f'data.data_dir={data_dir!r}')
-  dataset = load_dataset(config.data)
-  trainer = make_trainer(config, dataset.info)
-  k, b = trainer.batches_per_step, config.train.batch_size
-  example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
-             'label': jnp.zeros((k, b), jnp.int32)}
-  state = jax.jit(trainer.init)(jax.random.PRNGKey(0), example)
-  checkpoints = Checkpoints(os.path.join(workdir, 'checkpoints'), 1)
-  state, step = checkpoints.restore_latest(state)
-  checkpoints.close()
+  _, trainer, _, state, step = restore_trained_state(config, workdir)
   assert step == num_steps, step
+  b = config.train.batch_size
   sample = jax.jit(lambda s, key: trainer.sample(s, key, b))
   key = jax.random.PRNGKey(123)
   batches = [np.asarray(sample(state, jax.random.fold_in(key, i))) for i in range(-(-num_samples // b))]

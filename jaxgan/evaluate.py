@@ -32,33 +32,23 @@ def load_run_config(workdir: str, overrides: Sequence[str] = ()) -> ml_collectio
   return config
 
 
-def evaluate_run(workdir: str, overrides: Sequence[str] = (),
-                 config: Optional[ml_collections.ConfigDict] = None
-                 ) -> Tuple[int, Dict[str, float], Dict[str, Dict[str, float]], dict]:
-  """Restores the newest checkpoint in `workdir` and evaluates it.
-
-  Returns (step, metrics, reference points, info) where info describes the evaluation
-  (feature network, sample counts, classifier accuracy).
-  """
+def restore_trained_state(config, workdir: str):
+  """(dataset, trainer, mesh, state, step) of the newest good checkpoint of the run in
+  `workdir`, trained with `config`; CheckpointError if there is none."""
   import jax
-  import jax.numpy as jnp
 
   from jaxgan import parallel
   from jaxgan.checkpointing import Checkpoints
   from jaxgan.data import load_dataset
-  from jaxgan.metrics import make_evaluator
-  from jaxgan.trainers import make_trainer
+  from jaxgan.trainers import example_batch, make_trainer
 
-  config = config if config is not None else load_run_config(workdir, overrides)
   checkpoint_dir = os.path.join(workdir, 'checkpoints')
   if not os.path.isdir(checkpoint_dir):
     raise CheckpointError(f'no checkpoints in {workdir} (no {checkpoint_dir}); train first')
   mesh = parallel.make_mesh()
   dataset = load_dataset(config.data)
   trainer = make_trainer(config, dataset.info)
-  k, b = trainer.batches_per_step, config.train.batch_size
-  example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
-             'label': jnp.zeros((k, b), jnp.int32)}
+  example = example_batch(trainer, config.train.batch_size, dataset.info.image_shape)
   # The structure and shardings train.py builds, as shapes only (no need to compile init):
   # Orbax restores into them exactly.
   replicated = parallel.replicated(mesh)
@@ -71,19 +61,34 @@ def evaluate_run(workdir: str, overrides: Sequence[str] = (),
     checkpoints.close()
   if step is None:
     raise CheckpointError(f'no checkpoints in {checkpoint_dir}; train first')
+  return dataset, trainer, mesh, state, int(step)
+
+
+def evaluate_run(workdir: str, overrides: Sequence[str] = (),
+                 config: Optional[ml_collections.ConfigDict] = None
+                 ) -> Tuple[int, Dict[str, float], Dict[str, Dict[str, float]], dict]:
+  """Restores the newest checkpoint in `workdir` and evaluates it.
+
+  Returns (step, metrics, reference points, info) where info describes the evaluation
+  (feature network, sample counts, classifier accuracy).
+  """
+  from jaxgan.metrics import make_evaluator
+
+  config = config if config is not None else load_run_config(workdir, overrides)
+  dataset, trainer, mesh, state, step = restore_trained_state(config, workdir)
   with_references = config.eval.reference_points
   with config.unlocked():
     config.eval.reference_points = False  # returned apart below, not mixed into the metrics
   evaluator = make_evaluator(config, dataset, trainer, mesh)
   metrics = evaluator(state, step)
   references = evaluator.reference_points() if with_references else {}
-  info = {'step': int(step), 'dataset': dataset.name, 'eval_split': config.data.eval_split,
+  info = {'step': step, 'dataset': dataset.name, 'eval_split': config.data.eval_split,
           'feature_net': evaluator.net.name, 'num_samples': evaluator.num_samples,
           'num_real': evaluator.num_real}
   classifier = getattr(evaluator.net, 'classifier', None)
   if classifier is not None:
     info['classifier_test_accuracy'] = classifier.test_accuracy
-  return int(step), metrics, references, info
+  return step, metrics, references, info
 
 
 def format_table(metrics: Dict[str, float], references: Dict[str, Dict[str, float]]) -> str:

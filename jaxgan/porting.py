@@ -150,30 +150,23 @@ def _to_torch(kind: str, params: Mapping[str, np.ndarray], stats: Mapping[str, n
 
 
 # -- image layout: Linear layers that meet a flattened image ---------------------------------
-def _chw_to_hwc(vector_axis: int, image_shape) -> Callable[[np.ndarray], np.ndarray]:
-  """Permutes axis `vector_axis` (length H*W*C) from (C, H, W) order to (H, W, C) order."""
+def _image_axis_permutation(vector_axis: int, image_shape, to_hwc: bool
+                            ) -> Callable[[np.ndarray], np.ndarray]:
+  """Permutes axis `vector_axis` (length H*W*C) from (C, H, W) order to (H, W, C) order
+  (`to_hwc`), or back."""
   h, w, c = image_shape
+  source, order = ((c, h, w), (1, 2, 0)) if to_hwc else ((h, w, c), (2, 0, 1))
 
   def permute(a):
     a = np.moveaxis(a, vector_axis, 0)
-    a = a.reshape((c, h, w) + a.shape[1:]).transpose((1, 2, 0) + tuple(range(3, a.ndim + 2)))
-    return np.moveaxis(a.reshape((h * w * c,) + a.shape[3:]), 0, vector_axis)
-  return permute
-
-
-def _hwc_to_chw(vector_axis: int, image_shape) -> Callable[[np.ndarray], np.ndarray]:
-  h, w, c = image_shape
-
-  def permute(a):
-    a = np.moveaxis(a, vector_axis, 0)
-    a = a.reshape((h, w, c) + a.shape[1:]).transpose((2, 0, 1) + tuple(range(3, a.ndim + 2)))
+    a = a.reshape(source + a.shape[1:]).transpose(order + tuple(range(3, a.ndim + 2)))
     return np.moveaxis(a.reshape((h * w * c,) + a.shape[3:]), 0, vector_axis)
   return permute
 
 
 def _mlp_generator_layout(module, example_args, to_flax: bool):
   """The last Linear of the MLP generator emits an image: PyTorch views it (C, H, W)."""
-  perm = (_chw_to_hwc if to_flax else _hwc_to_chw)(-1, module.image_shape)
+  perm = _image_axis_permutation(-1, module.image_shape, to_hwc=to_flax)
   return {('out',): {'kernel': perm, 'bias': perm}}
 
 
@@ -182,7 +175,7 @@ def _mlp_discriminator_layout(module, example_args, to_flax: bool):
   image_shape = tuple(example_args[0].shape[1:])
   if len(image_shape) != 3:
     return {}
-  perm = (_chw_to_hwc if to_flax else _hwc_to_chw)(0, image_shape)
+  perm = _image_axis_permutation(0, image_shape, to_hwc=to_flax)
   first = ('linear_0',) if module.hidden else ('out',)
   return {first: {'kernel': perm}}
 

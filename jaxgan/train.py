@@ -22,7 +22,7 @@ from jaxgan.checkpointing import Checkpoints
 from jaxgan.data import load_dataset
 from jaxgan.data.pipeline import make_batches
 from jaxgan.errors import NonFiniteError, WorkdirError
-from jaxgan.trainers import make_trainer
+from jaxgan.trainers import example_batch, make_trainer
 
 # Fixed streams of randomness, each derived from config.seed.
 _INIT, _TRAIN, _SAMPLES = 1, 2, 3
@@ -225,9 +225,7 @@ def _run(config, workdir: str, preemption: _Preemption) -> Optional[dict]:
 
   base_key = jax.random.PRNGKey(config.seed)
   init_key, train_key, sample_key = (jax.random.fold_in(base_key, i) for i in (_INIT, _TRAIN, _SAMPLES))
-  k, b = trainer.batches_per_step, config.train.batch_size
-  example = {'image': jnp.zeros((k, b) + dataset.info.image_shape, jnp.float32),
-             'label': jnp.zeros((k, b), jnp.int32)}
+  example = example_batch(trainer, config.train.batch_size, dataset.info.image_shape)
   replicated = parallel.replicated(mesh)
   state = jax.jit(trainer.init, out_shardings=replicated)(init_key, example)
 

@@ -19,3 +19,11 @@ from jaxgan.trainers import adversarial  # noqa: E402,F401
 
 def make_trainer(config, data_info):
   return TRAINERS.get(config.trainer, 'trainer')(config, data_info)
+
+
+def example_batch(trainer, batch_size: int, item_shape):
+  """The all-zero batch whose shapes `trainer.init` traces (see the protocol above)."""
+  import jax.numpy as jnp
+  k = trainer.batches_per_step
+  return {'image': jnp.zeros((k, batch_size) + tuple(item_shape), jnp.float32),
+          'label': jnp.zeros((k, batch_size), jnp.int32)}
