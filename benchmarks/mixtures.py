@@ -154,8 +154,8 @@ def plot(variant, results, samples, path):
 def markdown(report):
   lines = [
       '| mixture | variant | modes captured | high-quality samples (%) | reverse KL | '
-      'PacGAN Table 1 (modes / %) | train time (5 seeds) |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+      'PacGAN Table 1 (modes / %) | steps | train time (5 seeds) |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   for mixture, total in (('grid25', 25), ('ring8', 8)):
     for variant in report['variants']:
@@ -169,11 +169,11 @@ def markdown(report):
           f'| {mixture} | {VARIANTS[variant][1]} | {s["modes"]["mean"]:.1f} ± {s["modes"]["std"]:.1f} '
           f'(of {total}) | {100 * s["high_quality"]["mean"]:.1f} ± {100 * s["high_quality"]["std"]:.1f} | '
           f'{s["reverse_kl"]["mean"]:.2f} ± {s["reverse_kl"]["std"]:.2f} | {pub} | '
-          f'{entry["train_seconds"]:.0f} s |')
+          f'{entry.get("steps", report["protocol"]["steps"]):,} | {entry["train_seconds"]:.0f} s |')
     for (m, variant), published in PUBLISHED.items():   # published rows we did not run
       if m == mixture and mixture not in report['results'].get(variant, {}):
         lines.append(f'| {mixture} | {VARIANTS[variant][1]} | not run | | | '
-                     f'{published[0]} / {published[1]} | |')
+                     f'{published[0]} / {published[1]} | | |')
   return '\n'.join(lines)
 
 
@@ -187,6 +187,8 @@ def main():
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
                       help='config override for every variant, e.g. --set=optim.g_lr=1e-3')
   parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'))
+  parser.add_argument('--fresh', action='store_true',
+                      help='drop the rows of earlier runs from mixtures.json')
   parser.add_argument('--table_only', action='store_true',
                       help='rewrite mixtures.md from mixtures.json without training')
   args = parser.parse_args()
@@ -207,13 +209,20 @@ def main():
       'device': f'{jax.devices()[0].device_kind} x{len(jax.devices())}',
       'command': 'python benchmarks/mixtures.py ' + ' '.join(sys.argv[1:])},
       'variants': variants, 'results': {}}
-  if os.path.exists(json_path):  # keep variants measured by an earlier (partial) run
+  if os.path.exists(json_path) and not args.fresh:
+    # Keep the rows of earlier runs that this one does not redo; each row names its own steps,
+    # overrides and command, so variants may carry different budgets.
     with open(json_path) as f:
       earlier = json.load(f)
-    if (earlier.get('protocol', {}).get('steps') == args.steps and
-        earlier.get('protocol', {}).get('overrides') == args.set):
-      report['results'] = earlier.get('results', {})
-      report['variants'] = [v for v in earlier.get('variants', []) if v not in variants] + variants
+    old_protocol = earlier.get('protocol', {})
+    for variant, rows in earlier.get('results', {}).items():
+      for mixture, entry in rows.items():
+        if variant in variants and mixture in mixture_names:
+          continue
+        for key in ('steps', 'overrides', 'command'):
+          entry.setdefault(key, old_protocol.get(key))
+        report['results'].setdefault(variant, {})[mixture] = entry
+    report['variants'] = [v for v in earlier.get('variants', []) if v not in variants] + variants
   seeds = list(range(args.seeds))
   for variant in variants:
     samples = {}
@@ -223,7 +232,8 @@ def main():
       per_seed = [mixtures.evaluate(p, mixture) for p in points]
       report['results'].setdefault(variant, {})[mixture] = {
           'per_seed': per_seed, 'summary': summarise(per_seed), 'train_seconds': seconds,
-          'config': VARIANTS[variant][0]}
+          'config': VARIANTS[variant][0], 'steps': args.steps, 'overrides': args.set,
+          'command': report['protocol']['command']}
       samples[mixture] = points
       print(f'  -> {json.dumps(summarise(per_seed))} in {seconds:.0f} s', flush=True)
       with open(json_path, 'w') as f:
@@ -245,9 +255,15 @@ def write_table(json_path, out):
   protocol = report['protocol']
   table = markdown(report)
   with open(os.path.join(out, 'mixtures.md'), 'w') as f:
-    f.write(f'Gaussian-mixture benchmark: {len(protocol["seeds"])} seeds x {protocol["steps"]} '
-            f'generator steps per variant, {NUM_SAMPLES} samples per seed, mean ± std over seeds.\n'
-            f'Command: `{protocol["command"]}`\n\n{table}\n')
+    commands = []
+    for rows in report['results'].values():
+      for entry in rows.values():
+        command = entry.get('command', protocol['command'])
+        if command not in commands:
+          commands.append(command)
+    f.write(f'Gaussian-mixture benchmark: {len(protocol["seeds"])} seeds per variant, the '
+            f'generator steps shown, {NUM_SAMPLES} samples per seed, mean ± std over seeds.\n'
+            'Commands:\n\n' + ''.join(f'    {c}\n' for c in commands) + f'\n{table}\n')
   print(table)
 
 
