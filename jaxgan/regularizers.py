@@ -45,6 +45,11 @@ def r1_penalty(critic, real, fake, key):
   return 0.5 * jnp.mean(jnp.sum(grads ** 2, axis=tuple(range(1, grads.ndim))))
 
 
+# The penalties above differentiate the critic's input gradient, so D is differentiated twice
+# (trainers choose their convolution form by it).
+DOUBLE_BACKWARD_PENALTIES = frozenset({'gradient_penalty', 'r1'})
+
+
 def get_penalty(name: str):
   """The penalty called `name`, or None for 'none'."""
   if name == 'none':

@@ -355,19 +355,12 @@ def test_soak_short_memory_flat_and_disk_within_keep(shared, tmp_path):
   assert result['final_tmp_folders'] == [] and result['final_trashed'] == 0
 
 
-def _rss_mb():
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmRSS:'):
-        return int(line.split()[1]) / 1024.0
-  raise AssertionError('no VmRSS in /proc/self/status')
-
-
 def test_orbax_resolves_local_folder_specs_without_the_leaking_tensorstore_call(tmp_path):
   """Orbax resolves one local-folder spec per array per save; tensorstore's to_json() for it
   leaks. jaxgan.checkpointing answers those specs itself: same value, no growth."""
   import tensorstore
   from orbax.checkpoint._src.serialization import tensorstore_utils
+  from benchmarks.soak import rss_mb
   from jaxgan import checkpointing
 
   stand_in = tensorstore_utils.ts.KvStore.Spec
@@ -380,8 +373,8 @@ def test_orbax_resolves_local_folder_specs_without_the_leaking_tensorstore_call(
   assert not checkpointing._is_plain_local_path_spec({'driver': 'file', 'path': '/a/../b/'})
   assert not checkpointing._is_plain_local_path_spec({'driver': 'gcs', 'bucket': 'b', 'path': '/p'})
 
-  before = _rss_mb()
+  before = rss_mb(os.getpid())
   for i in range(20_000):
     stand_in({'driver': 'file', 'path': f'{tmp_path}/{i}/'}).to_json()
   # tensorstore 0.1.86 directly: about 5 MB for these 20,000 calls (~260 bytes each).
-  assert _rss_mb() - before < 1.0
+  assert rss_mb(os.getpid()) - before < 1.0

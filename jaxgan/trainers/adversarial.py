@@ -111,10 +111,6 @@ def render_points(points: jax.Array, extent: float, size: int = 160) -> jax.Arra
   return (1.0 - 2.0 * shade).reshape(1, size, size, 1)
 
 
-# Penalties that differentiate the discriminator twice (a gradient of an input gradient).
-_DOUBLE_BACKWARD_PENALTIES = ('gradient_penalty', 'r1')
-
-
 def _with_conv_choice(model, penalty_name: str):
   """`model` with `d_conv='auto'` resolved: patches-times-matrix strided convolutions on CPU
   under a double-backward penalty (measured about 2x faster there), XLA's convolutions
@@ -122,7 +118,7 @@ def _with_conv_choice(model, penalty_name: str):
   if model.get('d_conv', 'auto') != 'auto':
     return model
   resolved = model.copy_and_resolve_references()
-  matmul = penalty_name in _DOUBLE_BACKWARD_PENALTIES and jax.default_backend() == 'cpu'
+  matmul = penalty_name in regularizers.DOUBLE_BACKWARD_PENALTIES and jax.default_backend() == 'cpu'
   with resolved.unlocked():
     resolved.d_conv = 'matmul' if matmul else 'xla'
   return resolved
