@@ -12,12 +12,18 @@ batches), vectorised.
   python benchmarks/mixtures.py --variants=gan --mixtures=ring8 --steps=500   # a quick look
 
 Writes benchmarks/results/mixtures.json, mixtures.md and mixtures_<variant>.png (samples over
-the modes, one panel per seed and mixture).
+the modes, one panel per seed and mixture; the samples themselves stay beside them as
+mixtures_<variant>_<mixture>.npy, not committed). Several processes may write into the same
+folder at once, e.g. one per mixture to use more cores:
+
+  python benchmarks/mixtures.py --variants=unrolled --mixtures=grid25 &
+  python benchmarks/mixtures.py --variants=unrolled --mixtures=ring8 &
 """
 import argparse
 import importlib
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -192,55 +198,87 @@ def main():
   parser.add_argument('--table_only', action='store_true',
                       help='rewrite mixtures.md from mixtures.json without training')
   args = parser.parse_args()
+  json_path = os.path.join(args.out, 'mixtures.json')
   if args.table_only:
-    return write_table(os.path.join(args.out, 'mixtures.json'), args.out)
+    return write_table(json_path, args.out)
   if args.steps % args.chunk:
     parser.error('--steps must be a multiple of --chunk')
   variants = args.variants.split(',')
+  unknown = [v for v in variants if v not in VARIANTS]
+  if unknown:
+    parser.error(f'unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}')
   mixture_names = args.mixtures.split(',')
   os.makedirs(args.out, exist_ok=True)
-  json_path = os.path.join(args.out, 'mixtures.json')
-  report = {'protocol': {
+  if args.fresh and os.path.exists(json_path):
+    os.remove(json_path)
+  protocol = {
       'samples_per_seed': NUM_SAMPLES, 'seeds': list(range(args.seeds)), 'steps': args.steps,
       'overrides': args.set,
       'high_quality': 'within 3 standard deviations of the nearest mode',
       'modes': 'modes nearest to at least one high-quality sample',
       'reverse_kl': 'KL(histogram of high-quality samples over modes || uniform)',
       'device': f'{jax.devices()[0].device_kind} x{len(jax.devices())}',
-      'command': 'python benchmarks/mixtures.py ' + ' '.join(sys.argv[1:])},
-      'variants': variants, 'results': {}}
-  if os.path.exists(json_path) and not args.fresh:
-    # Keep the rows of earlier runs that this one does not redo; each row names its own steps,
-    # overrides and command, so variants may carry different budgets.
-    with open(json_path) as f:
-      earlier = json.load(f)
-    old_protocol = earlier.get('protocol', {})
-    for variant, rows in earlier.get('results', {}).items():
-      for mixture, entry in rows.items():
-        if variant in variants and mixture in mixture_names:
-          continue
-        for key in ('steps', 'overrides', 'command'):
-          entry.setdefault(key, old_protocol.get(key))
-        report['results'].setdefault(variant, {})[mixture] = entry
-    report['variants'] = [v for v in earlier.get('variants', []) if v not in variants] + variants
+      'command': 'python benchmarks/mixtures.py ' + shlex.join(sys.argv[1:])}
   seeds = list(range(args.seeds))
   for variant in variants:
-    samples = {}
     for mixture in mixture_names:
       print(f'{variant} on {mixture}: {args.seeds} seeds x {args.steps} steps', flush=True)
       points, seconds = run_variant(variant, mixture, seeds, args.steps, args.chunk, args.set)
       per_seed = [mixtures.evaluate(p, mixture) for p in points]
-      report['results'].setdefault(variant, {})[mixture] = {
-          'per_seed': per_seed, 'summary': summarise(per_seed), 'train_seconds': seconds,
-          'config': VARIANTS[variant][0], 'steps': args.steps, 'overrides': args.set,
-          'command': report['protocol']['command']}
-      samples[mixture] = points
+      np.save(_samples_path(args.out, variant, mixture), points)
+      entry = {'per_seed': per_seed, 'summary': summarise(per_seed), 'train_seconds': seconds,
+               'config': VARIANTS[variant][0], 'steps': args.steps, 'overrides': args.set,
+               'command': protocol['command']}
+      report = _record_row(json_path, protocol, variant, mixture, entry)
       print(f'  -> {json.dumps(summarise(per_seed))} in {seconds:.0f} s', flush=True)
-      with open(json_path, 'w') as f:
-        json.dump(report, f, indent=1)
-    plot(variant, report['results'][variant], samples,
-         os.path.join(args.out, f'mixtures_{variant}.png'))
+      _plot_saved(variant, report, args.out)
   write_table(json_path, args.out)
+
+
+def _samples_path(out, variant, mixture):
+  return os.path.join(out, f'mixtures_{variant}_{mixture}.npy')
+
+
+def _record_row(json_path, protocol, variant, mixture, entry):
+  """Adds one (variant, mixture) row to mixtures.json and returns the whole report.
+
+  Read-modify-write under a lock, so several processes (one per mixture, say, to use more
+  cores) can run into the same results folder. Rows of earlier runs stay: each names its own
+  steps, overrides and command, so variants may carry different budgets.
+  """
+  import fcntl
+  with open(json_path + '.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    report = {'protocol': protocol, 'variants': [], 'results': {}}
+    if os.path.exists(json_path):
+      with open(json_path) as f:
+        earlier = json.load(f)
+      for old_variant, rows in earlier.get('results', {}).items():
+        for old_entry in rows.values():
+          for key in ('steps', 'overrides', 'command'):
+            old_entry.setdefault(key, earlier.get('protocol', {}).get(key))
+      report['variants'] = earlier.get('variants', [])
+      report['results'] = earlier.get('results', {})
+    if variant not in report['variants']:
+      report['variants'].append(variant)
+    report['results'].setdefault(variant, {})[mixture] = entry
+    tmp = json_path + '.tmp'
+    with open(tmp, 'w') as f:
+      json.dump(report, f, indent=1)
+    os.replace(tmp, json_path)
+  return report
+
+
+def _plot_saved(variant, report, out):
+  """Plots every mixture of `variant` whose samples are saved and whose row is in the report."""
+  samples = {}
+  for mixture in ('grid25', 'ring8'):
+    path = _samples_path(out, variant, mixture)
+    if mixture in report['results'].get(variant, {}) and os.path.exists(path):
+      samples[mixture] = np.load(path)
+  if samples:
+    plot(variant, report['results'][variant], samples,
+         os.path.join(out, f'mixtures_{variant}.png'))
 
 
 def write_table(json_path, out):

@@ -427,3 +427,24 @@ def test_mixture_source_plugs_into_the_training_loop(tmp_path):
   radius = np.linalg.norm(np.asarray(a['image'][0]), axis=-1)
   assert np.all(np.abs(radius - 1.0) < 0.06)
   assert not np.array_equal(np.asarray(a['image']), np.asarray(b['image']))
+
+
+def test_mixture_benchmark_rows_from_concurrent_writers_all_land(tmp_path):
+  # benchmarks/mixtures.py may run as one process per mixture into one results folder; each
+  # row is a read-modify-write of mixtures.json, so without the lock rows would be lost.
+  from concurrent.futures import ThreadPoolExecutor
+  from benchmarks import mixtures as bench
+  json_path = str(tmp_path / 'mixtures.json')
+  protocol = {'steps': 10, 'overrides': [], 'command': 'test', 'seeds': [0]}
+  jobs = [(variant, mixture) for variant in ('gan', 'unrolled', 'wgan_gp', 'minibatch')
+          for mixture in ('grid25', 'ring8')] * 3
+  def record(job):
+    variant, mixture = job
+    entry = {'per_seed': [{'modes': 1, 'high_quality': 0.5, 'reverse_kl': 0.1}], 'steps': 10}
+    bench._record_row(json_path, protocol, variant, mixture, entry)
+  with ThreadPoolExecutor(8) as pool:
+    list(pool.map(record, jobs))
+  with open(json_path) as f:
+    report = json.load(f)
+  assert sorted(report['variants']) == ['gan', 'minibatch', 'unrolled', 'wgan_gp']
+  assert {(v, m) for v, rows in report['results'].items() for m in rows} == set(jobs)
