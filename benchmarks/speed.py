@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -100,8 +101,8 @@ class JaxRunner:
 
 class TorchRunner:
 
-  def __init__(self, pair, data_dir, compiled=False, overrides=()):
-    self.pair, self.compiled = pair, compiled
+  def __init__(self, pair, data_dir, compiled=False, overrides=(), device='cpu'):
+    self.pair, self.compiled, self.device = pair, compiled, device
     self.name = 'torch.compile' if compiled else 'torch eager'
     self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',)
 
@@ -113,13 +114,14 @@ class TorchRunner:
     dataset = load_dataset(config.data)
     images, _ = dataset.arrays(config.data.train_split)
     torch.manual_seed(config.seed)
-    self.images = torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
+    self.images = torch.from_numpy(
+        images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0).to(self.device)
     self.batch_size, self.latent_dim = config.train.batch_size, config.model.latent_dim
     self.d_steps = config.train.d_steps
-    self.gan = TorchGAN(config, dataset.info.image_shape, original=True).train()
+    self.gan = TorchGAN(config, dataset.info.image_shape, original=True).to(self.device).train()
     if self.compiled:
       self.gan.compile()
-    self.order, self.position = torch.randperm(len(self.images)), 0
+    self.order, self.position = torch.randperm(len(self.images), device=self.device), 0
     start = time.perf_counter()
     self.run(3)
     return time.perf_counter() - start
@@ -127,7 +129,7 @@ class TorchRunner:
   def _batch(self):
     import torch
     if self.position + self.batch_size > len(self.images):  # new epoch, drop_last
-      self.order, self.position = torch.randperm(len(self.images)), 0
+      self.order, self.position = torch.randperm(len(self.images), device=self.device), 0
     index = self.order[self.position:self.position + self.batch_size]
     self.position += self.batch_size
     return self.images[index]
@@ -137,9 +139,23 @@ class TorchRunner:
     start = time.perf_counter()
     for _ in range(n):
       reals = [self._batch() for _ in range(self.d_steps)]
-      noises = [torch.randn(self.batch_size, self.latent_dim) for _ in range(self.d_steps)]
+      noises = [torch.randn(self.batch_size, self.latent_dim, device=self.device)
+                for _ in range(self.d_steps)]
       self.gan.step(reals, noises)
+    _synchronize(self.device)   # CUDA runs asynchronously; count the work, not the launches
     return time.perf_counter() - start, n
+
+
+def _synchronize(device):
+  import torch
+  if str(device).startswith('cuda'):
+    torch.cuda.synchronize()
+
+
+def default_torch_device():
+  """PyTorch on the accelerator JAX uses, so that both sides of a ratio run on one device."""
+  import torch
+  return 'cuda' if jax.default_backend() == 'gpu' and torch.cuda.is_available() else 'cpu'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,6 +173,7 @@ def machine_info():
       'cpu': cpu, 'cores': os.cpu_count(), 'platform': platform.platform(),
       'python': platform.python_version(), 'jax': jax.__version__,
       'jax_backend': jax.default_backend(), 'jax_devices': [str(d) for d in jax.devices()],
+      'jax_device_kind': jax.devices()[0].device_kind,
       'torch': torch.__version__, 'torch_threads': torch.get_num_threads(),
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
       'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
@@ -169,9 +186,9 @@ def bench_model(pair, data_dir, args, log):
   for k in args.per_dispatch if pair.name in args.scan_models else ():
     if k > 1:
       variants.append(JaxRunner(pair, data_dir, k))
-  variants.append(TorchRunner(pair, data_dir, compiled=False))
+  variants.append(TorchRunner(pair, data_dir, compiled=False, device=args.torch_device))
   if args.torch_compile:
-    variants.append(TorchRunner(pair, data_dir, compiled=True))
+    variants.append(TorchRunner(pair, data_dir, compiled=True, device=args.torch_device))
   result = {'model': pair.name, 'description': pair.description, 'config': pair.config_file,
             'overrides': list(pair.overrides), 'variants': {}}
   ready = []
@@ -210,7 +227,7 @@ def bench_model(pair, data_dir, args, log):
 # ---------------------------------------------------------------------------------------------
 # End to end: the PyTorch training loop against `launch.py`, same steps, same data.
 
-def _torch_training_loop(pair, data_dir, num_steps, seed=0):
+def _torch_training_loop(pair, data_dir, num_steps, seed=0, device='cpu'):
   """pytorch/examples style: a shuffling DataLoader (drop_last) over the offline digits, the
   original iteration, losses read with .item() every 100 steps; returns (seconds, TorchGAN)."""
   import torch
@@ -225,20 +242,22 @@ def _torch_training_loop(pair, data_dir, num_steps, seed=0):
       torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0))
   loader = torch.utils.data.DataLoader(tensors, batch_size=config.train.batch_size, shuffle=True,
                                        drop_last=True)
-  gan = TorchGAN(config, dataset.info.image_shape, original=True).train()
+  gan = TorchGAN(config, dataset.info.image_shape, original=True).to(device).train()
   step, k = 0, config.train.d_steps
   while step < num_steps:
     batches = iter(loader)
     while step < num_steps:
       try:
-        reals = [next(batches)[0] for _ in range(k)]
+        reals = [next(batches)[0].to(device, non_blocking=True) for _ in range(k)]
       except StopIteration:
         break
-      noises = [torch.randn(config.train.batch_size, config.model.latent_dim) for _ in range(k)]
+      noises = [torch.randn(config.train.batch_size, config.model.latent_dim, device=device)
+                for _ in range(k)]
       err_d, err_g = gan.step(reals, noises)
       step += 1
       if step % 100 == 0:
         err_d.item(), err_g.item()
+  _synchronize(device)
   return time.perf_counter() - start, gan
 
 
@@ -265,7 +284,7 @@ def _fd_digits(pair, data_dir, images_nhwc):
                                     features(images_nhwc))
 
 
-def end_to_end(pair, data_dir, num_steps, num_samples, log):
+def end_to_end(pair, data_dir, num_steps, num_samples, log, torch_device='cpu'):
   import torch
   out = {'model': pair.name, 'steps': num_steps}
   # jaxgan: the real command line, in a fresh process (compilation included).
@@ -286,15 +305,49 @@ def end_to_end(pair, data_dir, num_steps, num_samples, log):
     out['jax_command'] = ' '.join(['python', 'launch.py'] + cmd[2:3] + ['--workdir=DIR'] + cmd[5:])
     samples = _jax_samples(pair, data_dir, workdir, num_steps, num_samples)
   out['jax_fd_digits'] = _fd_digits(pair, data_dir, samples)
-  seconds, gan = _torch_training_loop(pair, data_dir, num_steps)
+  seconds, gan = _torch_training_loop(pair, data_dir, num_steps, device=torch_device)
   out['torch_wall_s'] = seconds
   with torch.no_grad():  # training-mode generator (batch statistics), as the original samples
-    fakes = [gan.netG(torch.randn(64, gan.latent_dim)) for _ in range(-(-num_samples // 64))]
-  torch_samples = torch.cat(fakes)[:num_samples].numpy().transpose(0, 2, 3, 1)
+    fakes = [gan.netG(torch.randn(64, gan.latent_dim, device=torch_device))
+             for _ in range(-(-num_samples // 64))]
+  torch_samples = torch.cat(fakes)[:num_samples].cpu().numpy().transpose(0, 2, 3, 1)
   out['torch_fd_digits'] = _fd_digits(pair, data_dir, torch_samples)
   out['speedup'] = out['torch_wall_s'] / out['jax_wall_s']
   log(f'  e2e {pair.name}: jaxgan {out["jax_wall_s"]:.1f} s (FD {out["jax_fd_digits"]}), '
       f'torch {out["torch_wall_s"]:.1f} s (FD {out["torch_fd_digits"]})')
+  return out
+
+
+def epochs_run(pair, data_dir, epochs, images_per_epoch, log):
+  """Wall time of `launch.py` training `epochs` passes over `images_per_epoch` images (the
+  H100 target: the MLP GAN, 100 epochs of MNIST's 60,000, under 60 s), counted as a user
+  would: a fresh process, so imports, data loading, compilation and the final checkpoint count.
+  The steps are epochs x images // batch whatever the data holds (the offline digits are
+  5,000 images, so they are cycled; a step costs the same either way: batches are sliced
+  on the device)."""
+  config = pair.config(f'data.data_dir={data_dir!r}')
+  num_steps = epochs * images_per_epoch // config.train.batch_size
+  with tempfile.TemporaryDirectory() as workdir:
+    cmd = [sys.executable, os.path.join(ROOT, 'launch.py'), f'--config={pair.config_file}',
+           f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
+           f'--config.train.num_steps={num_steps}',
+           f'--config.train.log_every_steps={max(num_steps // 10, 1)}',
+           f'--config.train.sample_every_steps={num_steps}',
+           f'--config.train.checkpoint_every_steps={num_steps}', '--config.train.progress_bar=no',
+           *[f'--config.{o}' for o in pair.overrides]]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+  out = {'model': pair.name, 'epochs': epochs, 'images_per_epoch': images_per_epoch,
+         'batch_size': config.train.batch_size, 'steps': num_steps, 'wall_s': seconds,
+         'steps_per_s': num_steps / seconds,
+         'command': ' '.join(['python', 'launch.py'] + cmd[2:3] + ['--workdir=DIR'] + cmd[5:])}
+  if proc.returncode:
+    out['error'] = proc.stderr[-2000:]
+    log(f'  epochs {pair.name}: launch.py failed: {proc.stderr[-500:]}')
+  else:
+    log(f'  epochs {pair.name}: {epochs} x {images_per_epoch} images = {num_steps} steps in '
+        f'{seconds:.1f} s (compilation included)')
   return out
 
 
@@ -314,10 +367,16 @@ def _jax_samples(pair, data_dir, workdir, num_steps, num_samples):
 
 # ---------------------------------------------------------------------------------------------
 
+def _accelerator(machine):
+  kind = machine.get('jax_device_kind', '')
+  return '' if machine['jax_backend'] == 'cpu' or not kind else f': {kind}'
+
+
 def markdown(report):
   m = report['machine']
   lines = [f'Machine: {m["cpu"]}, {m["cores"]} cores, {m["platform"]}; jax {m["jax"]} '
-           f'({m["jax_backend"]}), torch {m["torch"]} ({m["torch_threads"]} threads); '
+           f'({m["jax_backend"]}{_accelerator(m)}), torch {m["torch"]} '
+           f'({m.get("torch_device", "cpu")}, {m["torch_threads"]} threads); '
            f'XLA_FLAGS={m["xla_flags"] or "(none)"}; {m["date"]}.', '',
            f'Command: `{report["command"]}`', '',
            'Train steps per second at batch 64 (median of interleaved rounds) and the median '
@@ -349,6 +408,14 @@ def markdown(report):
       fd = lambda x: '' if x is None else f'{x:.2f}'
       lines.append(f'| {e["model"]} | {e["steps"]} | {e["jax_wall_s"]:.1f} | {e["torch_wall_s"]:.1f} | '
                    f'{e["speedup"]:.2f}x | {fd(e["jax_fd_digits"])} | {fd(e["torch_fd_digits"])} |')
+  for e in report.get('epochs', []):
+    if 'error' in e:
+      lines += ['', f'{e["model"]}, {e["epochs"]} epochs: launch.py failed.']
+      continue
+    lines += ['', f'{e["model"]}: {e["epochs"]} epochs of {e["images_per_epoch"]:,} images '
+              f'(batch {e["batch_size"]}, {e["steps"]:,} steps) with `launch.py` in a fresh '
+              f'process: {e["wall_s"]:.1f} s including start-up and compilation '
+              f'({e["steps_per_s"]:,.0f} steps/s).']
   return '\n'.join(lines) + '\n'
 
 
@@ -358,10 +425,11 @@ def _updated(path, new):
   with open(path) as f:
     old = json.load(f)
   stamp = {'command': new['command'], 'date': new['machine']['date']}
-  for section in ('speed', 'end_to_end'):
-    fresh = {r['model']: dict(r, remeasured=stamp) for r in new[section]}
+  for section in ('speed', 'end_to_end', 'epochs'):
+    fresh = {r['model']: dict(r, remeasured=stamp) for r in new.get(section, [])}
     rows = [fresh.pop(r['model'], r) for r in old.get(section, [])]
     old[section] = rows + list(fresh.values())
+  old['command'], old['machine'] = old.get('command', new['command']), old.get('machine', new['machine'])
   return old
 
 
@@ -380,8 +448,17 @@ def parse_args(argv):
   p.add_argument('--e2e_steps', type=int, default=0, help='also run the end-to-end comparison')
   p.add_argument('--e2e_models', default='gan,dcgan28')
   p.add_argument('--e2e_samples', type=int, default=2000)
+  p.add_argument('--epochs', type=int, default=0,
+                 help='also time launch.py for this many epochs of the MLP GAN (target on an '
+                      'H100: 100 epochs in under 60 s)')
+  p.add_argument('--epoch_images', type=int, default=60_000, help="images per epoch (MNIST's)")
+  p.add_argument('--epoch_model', default='gan')
+  p.add_argument('--torch_device', default='',
+                 help='"cpu" or "cuda" ("" = cuda when JAX runs on a GPU and torch sees one)')
   p.add_argument('--data_dir', default='', help='TFDS data dir ("" = a fresh temporary one)')
-  p.add_argument('--out', default=os.path.join(RESULTS, 'speed'), help='writes OUT.json and OUT.md')
+  p.add_argument('--out', default='',
+                 help='writes OUT.json and OUT.md (default benchmarks/results/speed on CPU, '
+                      'speed_<backend> elsewhere, so each machine keeps its own table)')
   p.add_argument('--update', action='store_true',
                  help='replace only these models\' rows in an existing OUT.json (noted in the table)')
   args = p.parse_args(argv)
@@ -393,12 +470,19 @@ def parse_args(argv):
   args.per_dispatch = [int(k) for k in args.per_dispatch.split(',') if k]
   args.scan_models = [m for m in args.scan_models.split(',') if m]
   args.e2e_models = [m for m in args.e2e_models.split(',') if m]
+  if args.epoch_model not in MODELS:
+    p.error(f'unknown --epoch_model {args.epoch_model!r}; choose from {", ".join(MODELS)}')
+  if args.torch_device not in ('', 'cpu', 'cuda'):
+    p.error(f'--torch_device must be cpu or cuda, not {args.torch_device!r}')
+  backend = jax.default_backend()
+  args.out = args.out or os.path.join(RESULTS, 'speed' if backend == 'cpu' else f'speed_{backend}')
   return args
 
 
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else argv
   args = parse_args(argv)
+  args.torch_device = args.torch_device or default_torch_device()
 
   def log(msg):
     print(msg, file=sys.stderr, flush=True)
@@ -406,15 +490,18 @@ def main(argv=None):
   data_dir = args.data_dir or tempfile.mkdtemp(prefix='jaxgan_speed_tfds_')
   from jaxgan.data.offline_mnist import OfflineMnist
   OfflineMnist(data_dir=data_dir, file_format='array_record').download_and_prepare()
-  report = {'machine': machine_info(),
-            'command': 'python benchmarks/speed.py ' + ' '.join(argv), 'speed': [], 'end_to_end': []}
+  report = {'machine': dict(machine_info(), torch_device=args.torch_device),
+            'command': 'python benchmarks/speed.py ' + shlex.join(argv), 'speed': [], 'end_to_end': []}
   for name in args.models:
     log(f'{name}:')
     report['speed'].append(bench_model(MODELS[name], data_dir, args, log))
   if args.e2e_steps:
     for name in args.e2e_models:
       report['end_to_end'].append(end_to_end(MODELS[name], data_dir, args.e2e_steps,
-                                             args.e2e_samples, log))
+                                             args.e2e_samples, log, args.torch_device))
+  if args.epochs:
+    report['epochs'] = [epochs_run(MODELS[args.epoch_model], data_dir, args.epochs,
+                                   args.epoch_images, log)]
   os.makedirs(os.path.dirname(args.out), exist_ok=True)
   if args.update and os.path.exists(args.out + '.json'):
     report = _updated(args.out + '.json', report)

@@ -109,6 +109,13 @@ class TorchGAN:
     self.D = torch.compile(self.netD, **kwargs)
     return self
 
+  def to(self, device):
+    # Before the first step: Module.to moves parameters in place, so the optimizers (whose
+    # state is still empty) keep pointing at them.
+    self.netG.to(device)
+    self.netD.to(device)
+    return self
+
   def train(self):
     self.netG.train()
     self.netD.train()
@@ -121,7 +128,8 @@ class TorchGAN:
 
   def _gradient_penalty(self, real, fake, eps):
     if eps is None:
-      eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), dtype=real.dtype)
+      eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), dtype=real.dtype,
+                       device=real.device)
     interpolates = (eps * real + (1 - eps) * fake).requires_grad_(True)
     out = self.D(interpolates)
     grads, = torch.autograd.grad(out.sum(), interpolates, create_graph=True)
