@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 import ml_collections
 
+from jaxgan import regularizers
 from jaxgan.errors import ConfigError
 
 
@@ -216,7 +217,7 @@ def _validate_adversarial_family(config: ml_collections.ConfigDict) -> None:
   _require(_get(config, 'train.batch_size') % pack == 0,
            f'train.batch_size={_get(config, "train.batch_size")} must be a multiple of '
            f'model.pack={pack}')
-  _choice(config, 'regularizer.name', ('none', 'gradient_penalty', 'r1'))
+  _choice(config, 'regularizer.name', ('none',) + tuple(regularizers.PENALTIES.names()))
   _float_field(config, 'regularizer.weight', 0.0, 1e6, low_inclusive=True)
   _float_field(config, 'regularizer.clip', 0.0, 1e6, low_inclusive=True)
   _require(not (_get(config, 'regularizer.name') == 'gradient_penalty'
