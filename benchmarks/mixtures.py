@@ -175,7 +175,7 @@ def markdown(report):
           f'| {mixture} | {VARIANTS[variant][1]} | {s["modes"]["mean"]:.1f} ± {s["modes"]["std"]:.1f} '
           f'(of {total}) | {100 * s["high_quality"]["mean"]:.1f} ± {100 * s["high_quality"]["std"]:.1f} | '
           f'{s["reverse_kl"]["mean"]:.2f} ± {s["reverse_kl"]["std"]:.2f} | {pub} | '
-          f'{entry.get("steps", report["protocol"]["steps"]):,} | {entry["train_seconds"]:.0f} s |')
+          f'{entry["steps"]:,} | {entry["train_seconds"]:.0f} s |')
     for (m, variant), published in PUBLISHED.items():   # published rows we did not run
       if m == mixture and mixture not in report['results'].get(variant, {}):
         lines.append(f'| {mixture} | {VARIANTS[variant][1]} | not run | | | '
@@ -253,12 +253,7 @@ def _record_row(json_path, protocol, variant, mixture, entry):
     if os.path.exists(json_path):
       with open(json_path) as f:
         earlier = json.load(f)
-      for old_variant, rows in earlier.get('results', {}).items():
-        for old_entry in rows.values():
-          for key in ('steps', 'overrides', 'command'):
-            old_entry.setdefault(key, earlier.get('protocol', {}).get(key))
-      report['variants'] = earlier.get('variants', [])
-      report['results'] = earlier.get('results', {})
+      report['variants'], report['results'] = earlier['variants'], earlier['results']
     if variant not in report['variants']:
       report['variants'].append(variant)
     report['results'].setdefault(variant, {})[mixture] = entry
@@ -296,9 +291,8 @@ def write_table(json_path, out):
     commands = []
     for rows in report['results'].values():
       for entry in rows.values():
-        command = entry.get('command', protocol['command'])
-        if command not in commands:
-          commands.append(command)
+        if entry['command'] not in commands:
+          commands.append(entry['command'])
     f.write(f'Gaussian-mixture benchmark: {len(protocol["seeds"])} seeds per variant, the '
             f'generator steps shown, {NUM_SAMPLES} samples per seed, mean ± std over seeds.\n'
             'Commands:\n\n' + ''.join(f'    {c}\n' for c in commands) + f'\n{table}\n')

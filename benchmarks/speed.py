@@ -284,25 +284,34 @@ def _fd_digits(pair, data_dir, images_nhwc):
                                     features(images_nhwc))
 
 
+def _timed_launch(pair, data_dir, workdir, num_steps, log_every):
+  """Runs the real command line, `launch.py` in a fresh process, for `num_steps` (one sample
+  grid and one checkpoint, at the end); returns (wall seconds, the finished process, the
+  command as a user would type it)."""
+  cmd = [sys.executable, os.path.join(ROOT, 'launch.py'), f'--config={pair.config_file}',
+         f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
+         f'--config.train.num_steps={num_steps}', f'--config.train.log_every_steps={log_every}',
+         f'--config.train.sample_every_steps={num_steps}',
+         f'--config.train.checkpoint_every_steps={num_steps}', '--config.train.progress_bar=no',
+         *[f'--config.{o}' for o in pair.overrides]]
+  start = time.perf_counter()
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+  seconds = time.perf_counter() - start
+  # Without the temporary workdir and data dir, which are this run's own.
+  command = ' '.join(['python', 'launch.py', cmd[2], '--workdir=DIR'] + cmd[5:])
+  return seconds, proc, command
+
+
 def end_to_end(pair, data_dir, num_steps, num_samples, log, torch_device='cpu'):
   import torch
   out = {'model': pair.name, 'steps': num_steps}
-  # jaxgan: the real command line, in a fresh process (compilation included).
   with tempfile.TemporaryDirectory() as workdir:
-    cmd = [sys.executable, os.path.join(ROOT, 'launch.py'), f'--config={pair.config_file}',
-           f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
-           f'--config.train.num_steps={num_steps}', '--config.train.log_every_steps=100',
-           f'--config.train.sample_every_steps={num_steps}',
-           f'--config.train.checkpoint_every_steps={num_steps}', '--config.train.progress_bar=no',
-           *[f'--config.{o}' for o in pair.overrides]]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    out['jax_wall_s'] = time.perf_counter() - start
+    out['jax_wall_s'], proc, out['jax_command'] = _timed_launch(pair, data_dir, workdir,
+                                                                num_steps, log_every=100)
     if proc.returncode:
       out['jax_error'] = proc.stderr[-2000:]
       log(f'  e2e {pair.name}: jaxgan failed: {proc.stderr[-500:]}')
       return out
-    out['jax_command'] = ' '.join(['python', 'launch.py'] + cmd[2:3] + ['--workdir=DIR'] + cmd[5:])
     samples = _jax_samples(pair, data_dir, workdir, num_steps, num_samples)
   out['jax_fd_digits'] = _fd_digits(pair, data_dir, samples)
   seconds, gan = _torch_training_loop(pair, data_dir, num_steps, device=torch_device)
@@ -328,20 +337,11 @@ def epochs_run(pair, data_dir, epochs, images_per_epoch, log):
   config = pair.config(f'data.data_dir={data_dir!r}')
   num_steps = epochs * images_per_epoch // config.train.batch_size
   with tempfile.TemporaryDirectory() as workdir:
-    cmd = [sys.executable, os.path.join(ROOT, 'launch.py'), f'--config={pair.config_file}',
-           f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
-           f'--config.train.num_steps={num_steps}',
-           f'--config.train.log_every_steps={max(num_steps // 10, 1)}',
-           f'--config.train.sample_every_steps={num_steps}',
-           f'--config.train.checkpoint_every_steps={num_steps}', '--config.train.progress_bar=no',
-           *[f'--config.{o}' for o in pair.overrides]]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, proc, command = _timed_launch(pair, data_dir, workdir, num_steps,
+                                           log_every=max(num_steps // 10, 1))
   out = {'model': pair.name, 'epochs': epochs, 'images_per_epoch': images_per_epoch,
          'batch_size': config.train.batch_size, 'steps': num_steps, 'wall_s': seconds,
-         'steps_per_s': num_steps / seconds,
-         'command': ' '.join(['python', 'launch.py'] + cmd[2:3] + ['--workdir=DIR'] + cmd[5:])}
+         'steps_per_s': num_steps / seconds, 'command': command}
   if proc.returncode:
     out['error'] = proc.stderr[-2000:]
     log(f'  epochs {pair.name}: launch.py failed: {proc.stderr[-500:]}')
@@ -429,7 +429,6 @@ def _updated(path, new):
     fresh = {r['model']: dict(r, remeasured=stamp) for r in new.get(section, [])}
     rows = [fresh.pop(r['model'], r) for r in old.get(section, [])]
     old[section] = rows + list(fresh.values())
-  old['command'], old['machine'] = old.get('command', new['command']), old.get('machine', new['machine'])
   return old
 
 
