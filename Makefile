@@ -10,7 +10,7 @@ DEMO_STEPS ?= 2000
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[test,bench,tensorboard]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -19,7 +19,7 @@ install: $(VENV)/.installed
 demo: install
 	JAX_PLATFORMS=cpu $(PY) launch.py --config=configs/dcgan.py --workdir=$(DEMO_DIR) \
 	  --config.train.num_steps=$(DEMO_STEPS) --config.train.log_every_steps=100
-	@echo "samples: $(DEMO_DIR)/samples/step_$(DEMO_STEPS).png   metrics: $(DEMO_DIR)/metrics.jsonl   tensorboard --logdir $(DEMO_DIR)/tensorboard"
+	@echo "samples: $(DEMO_DIR)/samples/step_$(DEMO_STEPS).png   metrics: $(DEMO_DIR)/metrics.jsonl   curves: $(VENV)/bin/tensorboard --logdir $(DEMO_DIR)/tensorboard"
 
 test: install
 	JAX_PLATFORMS=cpu $(PY) -m pytest -q -n 2 --durations=15 tests

@@ -44,7 +44,8 @@ def train_and_restore(name, steps, workdir, overrides):
   start = time.time()
   final = train.run(config, workdir)
   seconds = time.time() - start
-  _, trainer, _, state, step = restore_trained_state(config, workdir)
+  run, state, step = restore_trained_state(config, workdir)
+  trainer = run.trainer
   assert step == steps, (step, steps)
   return config, trainer, state, final, seconds
 

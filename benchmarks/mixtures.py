@@ -35,11 +35,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import config as config_lib  # noqa: E402
-from jaxgan import parallel  # noqa: E402
-from jaxgan.data import load_dataset  # noqa: E402
+from jaxgan import train  # noqa: E402
 from jaxgan.data import mixtures  # noqa: E402
-from jaxgan.data.pipeline import make_batches  # noqa: E402
-from jaxgan.trainers import example_batch, make_trainer  # noqa: E402
 
 # variant -> (config module, label)
 VARIANTS = {
@@ -60,7 +57,6 @@ PUBLISHED = {
     ('ring8', 'pacgan2'): (7.9, 95.6),
 }
 NUM_SAMPLES = 2500
-_INIT, _TRAIN, _SAMPLES = 1, 2, 3   # the loop's streams (jaxgan/train.py)
 
 
 def make_config(variant, mixture, steps, overrides=()):
@@ -77,46 +73,49 @@ def make_config(variant, mixture, steps, overrides=()):
 
 
 def run_variant(variant, mixture, seeds, steps, chunk, overrides=()):
-  """Trains `seeds` at once; returns samples [S, N, 2] and seconds of training."""
+  """Trains `seeds` at once (the loop's own step, jaxgan/train.py, vmapped over seeds);
+  returns samples [S, N, 2] and seconds of training."""
   config = make_config(variant, mixture, steps, overrides)
-  mesh = parallel.make_mesh()
-  dataset = load_dataset(config.data)
-  trainer = make_trainer(config, dataset.info)
-  keys = []
-  batch_sources = []
+  runs = []
   for seed in seeds:
-    config.seed = seed
-    batch_sources.append(make_batches(config, dataset, trainer.batches_per_step, mesh))
-    base = jax.random.PRNGKey(seed)
-    keys.append([jax.random.fold_in(base, i) for i in (_INIT, _TRAIN, _SAMPLES)])
-  init_keys, train_keys, sample_keys = (jnp.stack(k) for k in zip(*keys))
-  batches = batch_sources[0]
-  device_data = jax.tree.map(lambda *x: jnp.stack(x), *[b.device_data for b in batch_sources])
-  example = example_batch(trainer, config.train.batch_size, (2,))
-  states = jax.jit(jax.vmap(lambda key: trainer.init(key, example)))(init_keys)
-  step_fn = trainer.make_step()
+    seeded = config.copy_and_resolve_references()
+    seeded.seed = seed
+    runs.append(train.build(seeded))
+  first = runs[0]
+  span = first.spans[0]
+  one_step = train.loop_step(first.guarded_step(span), first.batches, span)
 
-  def one_seed(state, train_key, data):
-    batch = batches.batch_at(data, state.step)
-    return step_fn(state, batch, jax.random.fold_in(train_key, state.step))
+  def stacked(values):
+    return jax.tree.map(lambda *x: jnp.stack(x), *values)
+  device_data = stacked([r.batches.device_data for r in runs])
+  train_keys = jnp.stack([r.train_key for r in runs])
+  sample_keys = jnp.stack([r.sample_key for r in runs])
+  states = stacked([r.init_state() for r in runs])
+  guards = stacked([r.initial_guard() for r in runs])
 
   @jax.jit
-  def train_chunk(states):
-    def body(states, _):
-      return jax.vmap(one_seed)(states, train_keys, device_data)
-    states, metrics = jax.lax.scan(body, states, None, length=chunk)
-    return states, jax.tree.map(lambda m: m[-1], metrics)
+  def train_chunk(states, guards):
+    def body(carry, _):
+      states, guards, metrics = jax.vmap(one_step)(*carry, device_data, train_keys)
+      return (states, guards), metrics
+    (states, guards), metrics = jax.lax.scan(body, (states, guards), None, length=chunk)
+    return states, guards, jax.tree.map(lambda m: m[-1], metrics)
 
   start = time.time()
   done = 0
   while done < steps:
-    states, metrics = train_chunk(states)
+    states, guards, metrics = train_chunk(states, guards)
     done += chunk
     print(f'  {variant}/{mixture} step {done}: ' + ' '.join(
         f'{name}={float(jnp.mean(v)):.3f}' for name, v in metrics.items()), flush=True)
   jax.block_until_ready(states)
   seconds = time.time() - start
-  samples = jax.jit(jax.vmap(lambda s, key: trainer.sample(s, key, NUM_SAMPLES)))(states, sample_keys)
+  bad = np.asarray(guards['bad_step'])
+  if (bad >= 0).any():
+    print(f'  {variant}/{mixture}: seeds {[s for s, b in zip(seeds, bad) if b >= 0]} stopped on '
+          'NaN/Inf (their state froze at that step)', flush=True)
+  sample = first.trainer.functions()['sample']
+  samples = jax.jit(jax.vmap(lambda s, key: sample(s, key, NUM_SAMPLES)))(states, sample_keys)
   return np.asarray(samples), seconds
 
 

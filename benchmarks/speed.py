@@ -54,37 +54,17 @@ class JaxRunner:
     self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',)
 
   def setup(self):
-    from jaxgan import parallel
-    from jaxgan.data import load_dataset
-    from jaxgan.data.pipeline import make_batches
-    from jaxgan.trainers import example_batch, make_trainer
-    config = self.pair.config(*self.overrides)
-    mesh = parallel.make_mesh()
-    dataset = load_dataset(config.data)
-    trainer = make_trainer(config, dataset.info)
-    batches = make_batches(config, dataset, trainer.batches_per_step, mesh)
-    assert batches.in_memory
-    train_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2)
-    example = example_batch(trainer, config.train.batch_size, dataset.info.image_shape)
-    step_fn = trainer.make_step()
-
-    # jaxgan/train.py's train_chunk, verbatim in what it computes.
-    def train_chunk(state, device_data, num_steps):
-      def one_step(state, _):
-        batch = batches.batch_at(device_data, state.step)
-        return step_fn(state, batch, jax.random.fold_in(train_key, state.step))
-      if num_steps == 1:
-        return one_step(state, None)
-      state, metrics = jax.lax.scan(one_step, state, None, length=num_steps)
-      return state, jax.tree.map(lambda m: m[-1], metrics)
-
-    replicated = parallel.replicated(mesh)
-    self.chunk = jax.jit(train_chunk, static_argnums=2, donate_argnums=0,
-                         out_shardings=(replicated, replicated))
-    self.data = batches.device_data
+    from jaxgan import train
+    # The loop's own compiled chunk (jaxgan/train.py: guard, metrics and the in-memory data
+    # path included), built as launch.py builds it.
+    run = train.build(self.pair.config(*self.overrides))
+    assert run.batches.in_memory
+    span = run.spans[0]
+    self.chunk = run.chunk(span)
+    self.data = run.batches.device_data
     start = time.perf_counter()
-    self.state = jax.jit(trainer.init, out_shardings=replicated)(jax.random.PRNGKey(0), example)
-    self.state, metrics = self.chunk(self.state, self.data, self.per_dispatch)
+    self.state, self.guard = run.init_state(), run.initial_guard()
+    self.state, self.guard, metrics = self.chunk(self.state, self.guard, self.data, self.per_dispatch)
     jax.block_until_ready(metrics)
     compile_s = time.perf_counter() - start
     self.run(self.per_dispatch)  # one more, so caches and allocator are warm
@@ -94,7 +74,8 @@ class JaxRunner:
     calls = max(1, n // self.per_dispatch)
     start = time.perf_counter()
     for _ in range(calls):
-      self.state, metrics = self.chunk(self.state, self.data, self.per_dispatch)
+      self.state, self.guard, metrics = self.chunk(self.state, self.guard, self.data,
+                                                   self.per_dispatch)
     jax.block_until_ready((self.state, metrics))
     return time.perf_counter() - start, calls * self.per_dispatch
 
@@ -356,7 +337,8 @@ def _jax_samples(pair, data_dir, workdir, num_steps, num_samples):
   in batches of the training size with batch statistics (as the PyTorch loop samples)."""
   from jaxgan.evaluate import restore_trained_state
   config = pair.config(f'data.data_dir={data_dir!r}')
-  _, trainer, _, state, step = restore_trained_state(config, workdir)
+  run, state, step = restore_trained_state(config, workdir)
+  trainer = run.trainer
   assert step == num_steps, step
   b = config.train.batch_size
   sample = jax.jit(lambda s, key: trainer.sample(s, key, b))

@@ -3,11 +3,11 @@
 Adam 2e-4 with beta1 0.5. BatchNorm eps is the usual 1e-5 (not the 0.8 that
 `BatchNorm1d(C, 0.8)` sets by accident in a well-known PyTorch collection).
 """
-from configs import common
+from configs import gan_common
 
 
 def get_config():
-  config = common.get_config()
+  config = gan_common.get_config()
   config.model.generator = 'mlp'
   config.model.g_hidden = (256, 512, 1024)
   config.model.g_batch_norm = True

@@ -5,11 +5,11 @@ LeakyReLU 0.2 (BatchNorm after the first layer), N(0, 0.02) init, Adam 2e-4 beta
 On digits the nets work at 28x28 (7 -> 14 -> 28); on natural images set
 `--config.data.image_size=64` (4 -> 8 -> 16 -> 32 -> 64, the original).
 """
-from configs import common
+from configs import gan_common
 
 
 def get_config():
-  config = common.get_config()
+  config = gan_common.get_config()
   config.model.generator = 'dcgan'
   config.model.discriminator = 'dcgan'
   config.model.g_features = 64

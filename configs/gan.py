@@ -9,11 +9,11 @@ jaxgan, and in the PyTorch original run the same way); LeakyReLU 0.2 in G (as mo
 of the tutorial use) with beta1 0.5 trains to recognisable digits in about 6,000 steps.
 The tutorial's exact settings: --config.model.g_activation=relu --config.optim.b1=0.9
 """
-from configs import common
+from configs import gan_common
 
 
 def get_config():
-  config = common.get_config()
+  config = gan_common.get_config()
   config.model.generator = 'mlp'
   config.model.discriminator = 'mlp'
   config.model.g_hidden = (256, 512, 1024)

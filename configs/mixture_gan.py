@@ -6,11 +6,12 @@ linear output. Discriminator: three linear-maxout layers of 200 units with 5 pie
 with beta1 0.8, batch 100, non-saturating loss. PacGAN trains 400 epochs of 100,000 samples
 (400,000 steps); our budget is `train.num_steps` (benchmarks/mixtures.py says what it used).
 """
-from configs import common
+from configs import gan_common
 
 
 def get_config():
-  config = common.get_config()
+  config = gan_common.get_config()
+  config.data.source = 'mixture'
   config.data.name = 'grid25'
   config.data.label_key = ''
   config.model.generator = 'pacgan'

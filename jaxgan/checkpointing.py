@@ -25,7 +25,7 @@ import os
 import shutil
 import sys
 import zlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import jax
 import numpy as np
@@ -233,22 +233,24 @@ class Checkpoints:
         raise ValueError(f'the saved checksums name arrays the state lacks ({missing[0]}, ...)')
     return state, loop
 
-  def restore_latest(self, target: Any) -> Tuple[Any, Optional[int]]:
-    """Restores the newest good checkpoint into the structure and shardings of `target`.
+  def restore_latest(self, target_for_step: Callable[[int], Any]) -> Tuple[Any, Optional[int]]:
+    """Restores the newest good checkpoint into the structure and shardings that
+    `target_for_step(step)` gives (arrays or ShapeDtypeStructs with shardings: a state's
+    structure can depend on its step, e.g. the training phase it belongs to).
 
-    Returns (state, step), or (target, None) when there is no checkpoint; `self.loop_info` then
+    Returns (state, step), or (None, None) when there is no checkpoint; `self.loop_info` then
     holds that step's loop counters. Damaged checkpoints are reported on stderr, moved aside
     and skipped; if none is good, raises CheckpointError and leaves every file in place.
     """
     steps = self.steps()
     if not steps:
-      return target, None
-    self._check_shapes(steps[-1], target)
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+      return None, None
+    self._check_shapes(steps[-1], target_for_step(steps[-1]))
     failures = []
     for step in reversed(steps):
       error = None
       try:
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_for_step(step))
         state, loop = self._restore_step(step, abstract)
       except Exception as e:  # Orbax and TensorStore raise many kinds for damaged files.
         error = e
@@ -305,9 +307,6 @@ class Checkpoints:
         STATE_ITEM: ocp.args.StandardSave(state),
         LOOP_ITEM: ocp.args.JsonSave(json.loads(json.dumps(loop)))}), force=True)
     return True
-
-  def wait(self) -> None:
-    self.manager.wait_until_finished()
 
   def close(self) -> None:
     self.manager.wait_until_finished()

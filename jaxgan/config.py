@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import ml_collections
 
-from jaxgan import regularizers
+from jaxgan.config_checks import choice, get, int_field, require
 from jaxgan.errors import ConfigError
 
 
@@ -106,131 +106,36 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
       node[last] = value
 
 
-def to_dict(config: ml_collections.ConfigDict) -> dict:
-  return config.to_dict()
-
-
 # ---------------------------------------------------------------------------------------------
-# Validation of the fields every experiment has. Names chosen from registries (architectures,
-# objectives, trainers) are checked when those are built, which still happens before compiling.
-
-def _require(condition: bool, message: str) -> None:
-  if not condition:
-    raise ConfigError(message)
-
-
-def _get(config, path):
-  node = config
-  for part in path.split('.'):
-    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-      raise ConfigError(f'the config has no field {path!r}; start from configs/common.py')
-    node = node[part]
-  return node
-
-
-def _int_field(config, path, minimum):
-  value = _get(config, path)
-  _require(isinstance(value, int) and not isinstance(value, bool),
-           f'{path} must be an integer, got {value!r}')
-  _require(value >= minimum, f'{path} must be >= {minimum}, got {value}')
-  return value
-
-
-def _float_field(config, path, low, high, *, low_inclusive=False):
-  value = _get(config, path)
-  _require(isinstance(value, (int, float)) and not isinstance(value, bool),
-           f'{path} must be a number, got {value!r}')
-  ok_low = value >= low if low_inclusive else value > low
-  _require(ok_low and value <= high,
-           f'{path} must be in {"[" if low_inclusive else "("}{low}, {high}], got {value}')
-  return value
-
-
-def _choice(config, path, choices):
-  value = _get(config, path)
-  _require(value in choices, f'{path} must be one of {", ".join(map(str, choices))}; got {value!r}')
-  return value
-
+# Validation of the fields every experiment has (configs/common.py). Each trainer then checks
+# its own family's fields (`validate_config`); names chosen from registries (architectures,
+# objectives, sources, evaluators) are checked there too, still before anything compiles.
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Checks the common fields; raises ConfigError naming the first bad one."""
-  _int_field(config, 'seed', 0)
-  _require(isinstance(_get(config, 'data.name'), str) and _get(config, 'data.name'),
-           'data.name must be a dataset name such as offline_mnist or cifar10')
-  _int_field(config, 'data.image_size', 0)
-  _choice(config, 'data.in_memory', ('auto', 'yes', 'no'))
-  _int_field(config, 'data.max_in_memory_mb', 0)
-  _int_field(config, 'data.read_threads', 1)
-  _int_field(config, 'data.prefetch_batches', 1)
-  _int_field(config, 'model.latent_dim', 1)
-  for path in ('model.g_hidden', 'model.d_hidden'):
-    widths = _get(config, path)
-    _require(isinstance(widths, (tuple, list)) and len(widths) > 0 and
-             all(isinstance(w, int) and w > 0 for w in widths),
-             f'{path} must be a non-empty tuple of positive integers, got {widths!r}')
-  _int_field(config, 'model.g_features', 1)
-  _int_field(config, 'model.d_features', 1)
-  _float_field(config, 'model.leaky_slope', 0.0, 1.0, low_inclusive=True)
-  _choice(config, 'model.sample_statistics', ('batch', 'running'))
-  _choice(config, 'optim.name', ('adam', 'rmsprop', 'sgd'))
-  _float_field(config, 'optim.g_lr', 0.0, 10.0)
-  _float_field(config, 'optim.d_lr', 0.0, 10.0)
-  _float_field(config, 'optim.b1', 0.0, 1.0, low_inclusive=True)
-  _float_field(config, 'optim.b2', 0.0, 1.0, low_inclusive=True)
-  _float_field(config, 'optim.eps', 0.0, 1.0)
-  _float_field(config, 'optim.rms_decay', 0.0, 1.0, low_inclusive=True)
-  _int_field(config, 'train.num_steps', 1)
-  _int_field(config, 'train.batch_size', 1)
-  _int_field(config, 'train.d_steps', 1)
-  _int_field(config, 'train.log_every_steps', 1)
-  _int_field(config, 'train.sample_every_steps', 0)
-  _int_field(config, 'train.checkpoint_every_steps', 0)
-  _int_field(config, 'train.keep_checkpoints', 1)
-  _int_field(config, 'train.grid_size', 1)
-  _choice(config, 'train.progress_bar', ('auto', 'yes', 'no'))
-  if 'on_nonfinite' in config.train:
-    _choice(config, 'train.on_nonfinite', ('stop', 'skip', 'off'))
-  _int_field(config, 'loop.steps_per_dispatch', 0)
-  _int_field(config, 'eval.every_steps', 0)
-  _int_field(config, 'eval.num_samples', 1)
-  _validate_adversarial_family(config)  # issue 4's fields, below
-
-
-# ---------------------------------------------------------------------------------------------
-# The adversarial family's fields (issue 4): conditioning, minibatch features, InfoGAN codes,
-# penalties and clipping, unrolling, packing. Configs written before these fields existed skip
-# these checks.
-
-def _validate_adversarial_family(config: ml_collections.ConfigDict) -> None:
-  if 'regularizer' not in config or 'info' not in config:
-    return
-  _choice(config, 'model.conditioning', ('none', 'concat', 'projection'))
-  _int_field(config, 'model.label_embed_dim', 0)
-  _choice(config, 'model.minibatch', ('none', 'discrimination', 'stddev'))
-  _choice(config, 'model.d_conv', ('auto', 'xla', 'matmul'))
-  _int_field(config, 'model.minibatch_kernels', 1)
-  _int_field(config, 'model.minibatch_kernel_dim', 1)
-  _int_field(config, 'model.minibatch_group', 0)
-  _int_field(config, 'model.q_hidden', 1)
-  _int_field(config, 'model.maxout_pieces', 1)
-  pack = _int_field(config, 'model.pack', 1)
-  _require(_get(config, 'train.batch_size') % pack == 0,
-           f'train.batch_size={_get(config, "train.batch_size")} must be a multiple of '
-           f'model.pack={pack}')
-  _choice(config, 'regularizer.name', ('none',) + tuple(regularizers.PENALTIES.names()))
-  _float_field(config, 'regularizer.weight', 0.0, 1e6, low_inclusive=True)
-  _float_field(config, 'regularizer.clip', 0.0, 1e6, low_inclusive=True)
-  _require(not (_get(config, 'regularizer.name') == 'gradient_penalty'
-                and _get(config, 'model.d_batch_norm')),
-           'regularizer.name=gradient_penalty needs a critic without BatchNorm (the penalty is '
-           'per sample; BatchNorm couples them): set model.d_batch_norm=False')
-  categories = _int_field(config, 'info.categories', 0)
-  _require(categories != 1, 'info.categories must be 0 (no categorical code) or at least 2')
-  _int_field(config, 'info.continuous', 0)
-  _float_field(config, 'info.categorical_weight', 0.0, 1e6, low_inclusive=True)
-  _float_field(config, 'info.continuous_weight', 0.0, 1e6, low_inclusive=True)
-  _int_field(config, 'train.unroll_steps', 0)
-  _require(not (pack > 1 and (_get(config, 'model.conditioning') != 'none' or categories
-                              or _get(config, 'info.continuous'))),
-           'model.pack > 1 (PacGAN) does not combine with model.conditioning or InfoGAN codes')
-
+  """Checks the common fields, then the trainer's; raises ConfigError naming the first bad one."""
+  int_field(config, 'seed', 0)
+  trainer_name = get(config, 'trainer')
+  name = get(config, 'data.name')
+  require(isinstance(name, str) and name, 'data.name must be a dataset name such as '
+          'offline_mnist or cifar10')
+  int_field(config, 'data.image_size', 0)
+  choice(config, 'data.in_memory', ('auto', 'yes', 'no'))
+  int_field(config, 'data.max_in_memory_mb', 0)
+  int_field(config, 'data.read_threads', 1)
+  int_field(config, 'data.prefetch_batches', 1)
+  int_field(config, 'train.num_steps', 1)
+  int_field(config, 'train.batch_size', 1)
+  int_field(config, 'train.log_every_steps', 1)
+  int_field(config, 'train.sample_every_steps', 0)
+  int_field(config, 'train.checkpoint_every_steps', 0)
+  int_field(config, 'train.keep_checkpoints', 1)
+  int_field(config, 'train.grid_size', 1)
+  choice(config, 'train.progress_bar', ('auto', 'yes', 'no'))
+  choice(config, 'train.on_nonfinite', ('stop', 'skip', 'off'))
+  int_field(config, 'loop.steps_per_dispatch', 0)
+  int_field(config, 'eval.every_steps', 0)
+  from jaxgan import data, metrics, trainers
+  data.SOURCES.get(get(config, 'data.source'), 'data.source')
+  for evaluator in get(config, 'eval.metrics'):
+    metrics.EVALUATORS.get(evaluator, 'eval.metrics').validate_config(config)
+  trainers.TRAINERS.get(trainer_name, 'trainer').validate_config(config)

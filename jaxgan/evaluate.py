@@ -33,61 +33,47 @@ def load_run_config(workdir: str, overrides: Sequence[str] = ()) -> ml_collectio
 
 
 def restore_trained_state(config, workdir: str):
-  """(dataset, trainer, mesh, state, step) of the newest good checkpoint of the run in
-  `workdir`, trained with `config`; CheckpointError if there is none."""
-  import jax
-
-  from jaxgan import parallel
+  """(run, state, step) of the newest good checkpoint of the run in `workdir`, trained with
+  `config` (`run` is train.Run: source, trainer, mesh); CheckpointError if there is none."""
+  from jaxgan import train
   from jaxgan.checkpointing import Checkpoints
-  from jaxgan.data import load_dataset
-  from jaxgan.trainers import example_batch, make_trainer
 
   checkpoint_dir = os.path.join(workdir, 'checkpoints')
   if not os.path.isdir(checkpoint_dir):
     raise CheckpointError(f'no checkpoints in {workdir} (no {checkpoint_dir}); train first')
-  mesh = parallel.make_mesh()
-  dataset = load_dataset(config.data)
-  trainer = make_trainer(config, dataset.info)
-  example = example_batch(trainer, config.train.batch_size, dataset.info.image_shape)
-  # The structure and shardings train.py builds, as shapes only (no need to compile init):
-  # Orbax restores into them exactly.
-  replicated = parallel.replicated(mesh)
-  target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
-                        jax.eval_shape(trainer.init, jax.random.PRNGKey(0), example))
+  run = train.build(config)
+  # The structure and shardings train.py builds for each step, as shapes only (nothing is
+  # compiled): Orbax restores into them exactly.
   checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints)
   try:
-    state, step = checkpoints.restore_latest(target)
+    state, step = checkpoints.restore_latest(run.state_target)
   finally:
     checkpoints.close()
   if step is None:
     raise CheckpointError(f'no checkpoints in {checkpoint_dir}; train first')
-  return dataset, trainer, mesh, state, int(step)
+  return run, state, int(step)
 
 
 def evaluate_run(workdir: str, overrides: Sequence[str] = (),
                  config: Optional[ml_collections.ConfigDict] = None
                  ) -> Tuple[int, Dict[str, float], Dict[str, Dict[str, float]], dict]:
-  """Restores the newest checkpoint in `workdir` and evaluates it.
+  """Restores the newest checkpoint in `workdir` and runs the evaluators of `eval.metrics`.
 
   Returns (step, metrics, reference points, info) where info describes the evaluation
-  (feature network, sample counts, classifier accuracy).
+  (dataset, sample counts, feature network and classifier accuracy, likelihood settings).
   """
-  from jaxgan.metrics import make_evaluator
+  from jaxgan.metrics import make_evaluators
 
   config = config if config is not None else load_run_config(workdir, overrides)
-  dataset, trainer, mesh, state, step = restore_trained_state(config, workdir)
+  run, state, step = restore_trained_state(config, workdir)
   with_references = config.eval.reference_points
   with config.unlocked():
     config.eval.reference_points = False  # returned apart below, not mixed into the metrics
-  evaluator = make_evaluator(config, dataset, trainer, mesh)
-  metrics = evaluator(state, step)
-  references = evaluator.reference_points() if with_references else {}
-  info = {'step': step, 'dataset': dataset.name, 'eval_split': config.data.eval_split,
-          'feature_net': evaluator.net.name, 'num_samples': evaluator.num_samples,
-          'num_real': evaluator.num_real}
-  classifier = getattr(evaluator.net, 'classifier', None)
-  if classifier is not None:
-    info['classifier_test_accuracy'] = classifier.test_accuracy
+  evaluators = make_evaluators(config, run.source, run.trainer.functions(), run.mesh)
+  metrics = evaluators(state, step)
+  references = evaluators.reference_points() if with_references else {}
+  info = {'step': step, 'dataset': run.source.name, 'eval_split': config.data.eval_split,
+          'metrics': list(config.eval.metrics), **evaluators.describe()}
   return step, metrics, references, info
 
 
@@ -127,8 +113,10 @@ def main(argv=None) -> int:
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  print(f'{args.workdir}: step {step}, {info["num_samples"]} samples against {info["num_real"]} '
-        f'held-out {info["dataset"]} images ({info["eval_split"]}), {info["feature_net"]} features')
+  print(f'{args.workdir}: step {step}, {", ".join(info["metrics"])} on held-out '
+        f'{info["dataset"]} ({info["eval_split"]}): ' +
+        ', '.join(f'{k}={v}' for k, v in info.items()
+                  if k not in ('step', 'dataset', 'eval_split', 'metrics')))
   print(format_table(metrics, references))
   out = os.path.join(args.workdir, 'eval', f'step_{step}.json')
   os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -82,3 +82,32 @@ def mutual_information_loss(q, categorical, continuous, categories: int,
     mean = q[:, categories:categories + continuous.shape[-1]]
     loss = loss + continuous_weight * (0.5 * (continuous - mean) ** 2).sum(-1).mean()
   return loss
+
+
+# ---------------------------------------------------------------------------------------------
+# The VAE's terms (jaxgan/trainers/vae.py). Per example, summed over dimensions; the trainer
+# averages over the batch.
+
+_LOG_2PI = 1.8378770664093453
+
+
+def gaussian_kl(mean, log_var):
+  """KL(N(mean, exp(log_var)) || N(0, I)), summed over the last axis: the analytic term of the
+  ELBO. 0.5 * sum(mean^2 + sigma^2 - 1 - log sigma^2), with log_var = log sigma^2."""
+  return 0.5 * jnp.sum(jnp.square(mean) + jnp.exp(log_var) - 1.0 - log_var, axis=-1)
+
+
+def bernoulli_log_likelihood(logits, targets):
+  """log p(x | z) of a Bernoulli decoder on logits, summed over all but the first axis. For
+  grey-level targets in [0, 1] it is minus the summed BCE the PyTorch tutorial minimises."""
+  per_pixel = -optax.sigmoid_binary_cross_entropy(logits, targets)
+  return per_pixel.reshape(per_pixel.shape[0], -1).sum(-1)
+
+
+def gaussian_log_density(z, mean, log_var):
+  """log N(z; mean, exp(log_var)), summed over the last axis."""
+  return -0.5 * jnp.sum(_LOG_2PI + log_var + jnp.square(z - mean) * jnp.exp(-log_var), axis=-1)
+
+
+def standard_normal_log_density(z):
+  return -0.5 * jnp.sum(_LOG_2PI + jnp.square(z), axis=-1)

@@ -1,13 +1,92 @@
-"""Per-player optimizers from `config.optim`, matching PyTorch's update rules."""
+"""Optimizers and learning-rate schedules by name, from one `optim` config group.
+
+Every family's `optim` group carries the same shared fields (`name`, `b1`, `b2`, `eps`,
+`rms_decay`, `schedule`, `warmup_steps`, `decay_start_step`) next to its own learning rates
+(`g_lr`/`d_lr` for the GAN family, `lr` for the VAE). The update rules match PyTorch's.
+
+Schedules are optax schedules of the optimizer's step count:
+  constant       the learning rate throughout (passed as a float, so the optimizer state holds
+                 no step count: checkpoints of constant-rate runs are as before)
+  linear_decay   constant until `decay_start_step`, then linearly to zero at `train.num_steps`
+                 (CycleGAN's "100 epochs constant, 100 decaying")
+  warmup_cosine  linear warm-up from zero over `warmup_steps`, then cosine decay to zero at
+                 `train.num_steps`
+"""
+from typing import Callable, Union
+
 import optax
 
+from jaxgan.config_checks import choice, float_field, int_field, require
+from jaxgan.registry import Registry
 
-def make_optimizer(optim, learning_rate: float) -> optax.GradientTransformation:
-  if optim.name == 'adam':
-    return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2, eps=optim.eps)
-  if optim.name == 'rmsprop':
-    # torch.optim.RMSprop: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps).
-    return optax.rmsprop(learning_rate, decay=optim.rms_decay, eps=optim.eps, eps_in_sqrt=False)
-  if optim.name == 'sgd':
-    return optax.sgd(learning_rate)
-  raise ValueError(optim.name)  # validate() has already rejected anything else.
+OPTIMIZERS = Registry('optimizer')
+SCHEDULES = Registry('learning-rate schedule')
+
+Rate = Union[float, Callable]
+
+
+@OPTIMIZERS.register('adam')
+def _adam(optim, learning_rate: Rate, eps_root: float = 0.0):
+  return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2, eps=optim.eps, eps_root=eps_root)
+
+
+@OPTIMIZERS.register('rmsprop')
+def _rmsprop(optim, learning_rate: Rate, eps_root: float = 0.0):
+  del eps_root
+  # torch.optim.RMSprop: v = alpha v + (1 - alpha) g^2; p -= lr g / (sqrt(v) + eps).
+  return optax.rmsprop(learning_rate, decay=optim.rms_decay, eps=optim.eps, eps_in_sqrt=False)
+
+
+@OPTIMIZERS.register('sgd')
+def _sgd(optim, learning_rate: Rate, eps_root: float = 0.0):
+  del optim, eps_root
+  return optax.sgd(learning_rate)
+
+
+@SCHEDULES.register('constant')
+def _constant(optim, learning_rate: float, total_steps: int) -> Rate:
+  del optim, total_steps
+  return learning_rate
+
+
+@SCHEDULES.register('linear_decay')
+def _linear_decay(optim, learning_rate: float, total_steps: int) -> Rate:
+  start = int(optim.decay_start_step)
+  return optax.join_schedules(
+      [optax.constant_schedule(learning_rate),
+       optax.linear_schedule(learning_rate, 0.0, max(total_steps - start, 1))], [start])
+
+
+@SCHEDULES.register('warmup_cosine')
+def _warmup_cosine(optim, learning_rate: float, total_steps: int) -> Rate:
+  warmup = int(optim.warmup_steps)
+  return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup, max(total_steps, warmup + 1))
+
+
+def make_optimizer(optim, learning_rate: float, total_steps: int = 0,
+                   eps_root: float = 0.0) -> optax.GradientTransformation:
+  """The optimizer `optim.name` at `learning_rate` under `optim.schedule` over `total_steps`
+  updates. `eps_root` > 0 keeps Adam differentiable where a gradient is exactly zero."""
+  rate = SCHEDULES.get(optim.schedule, 'optim.schedule')(optim, learning_rate, total_steps)
+  return OPTIMIZERS.get(optim.name, 'optim.name')(optim, rate, eps_root)
+
+
+def validate(config, learning_rates) -> None:
+  """Checks the shared `optim` fields and the family's learning-rate fields (e.g. 'g_lr')."""
+  choice(config, 'optim.name', OPTIMIZERS.names())
+  schedule = choice(config, 'optim.schedule', SCHEDULES.names())
+  for name in learning_rates:
+    float_field(config, f'optim.{name}', 0.0, 10.0)
+  float_field(config, 'optim.b1', 0.0, 1.0, low_inclusive=True)
+  float_field(config, 'optim.b2', 0.0, 1.0, low_inclusive=True)
+  float_field(config, 'optim.eps', 0.0, 1.0)
+  float_field(config, 'optim.rms_decay', 0.0, 1.0, low_inclusive=True)
+  warmup = int_field(config, 'optim.warmup_steps', 0)
+  start = int_field(config, 'optim.decay_start_step', 0)
+  total = config.train.num_steps
+  if schedule == 'linear_decay':
+    require(start < total, f'optim.decay_start_step={start} must be below '
+            f'train.num_steps={total} for optim.schedule=linear_decay')
+  if schedule == 'warmup_cosine':
+    require(warmup < total, f'optim.warmup_steps={warmup} must be below '
+            f'train.num_steps={total} for optim.schedule=warmup_cosine')

@@ -79,9 +79,24 @@ class Reporter:
     for name, value in metrics.items():
       self._tb.add_scalar(name, float(value), int(step))
 
-  def image(self, step: int, name: str, grid: np.ndarray) -> None:
-    if self.is_writer:
-      self._tb.add_image(name, grid, int(step), dataformats='HWC')
+  def preview(self, step: int, name: str, images: np.ndarray) -> None:
+    """A trainer's preview: [N, H, W, C] (a square grid) or [rows, cols, H, W, C] images in
+    [-1, 1], written as samples/step_<N>.png ('samples') or samples/<name>_step_<N>.png, and
+    to TensorBoard under `name`."""
+    if not self.is_writer:
+      return
+    images = np.asarray(images)
+    columns = None
+    if images.ndim == 5:
+      columns = images.shape[1]
+      images = images.reshape((-1,) + images.shape[2:])
+    if images.ndim != 4:
+      raise ValueError(f'preview {name!r} has shape {images.shape}; previews are images '
+                       '[N, H, W, C] or [rows, cols, H, W, C]')
+    grid = image_grid(images, columns)
+    filename = f'step_{step}.png' if name == 'samples' else f'{name}_step_{step}.png'
+    save_png(os.path.join(self.workdir, 'samples', filename), grid)
+    self._tb.add_image(name, grid, int(step), dataformats='HWC')
 
   def progress(self, step: int, metrics: Dict[str, float]) -> None:
     if not self.is_writer:

@@ -2,15 +2,20 @@
 
 Data flows one way: config -> data + trainer -> compiled step -> metrics, samples, checkpoints.
 The loop only dispatches compiled work; it touches the host to log, sample, evaluate or
-checkpoint, at step counts that are multiples of the configured cadences.
+checkpoint, at step counts that are multiples of the configured cadences, and at the
+boundaries of the trainer's phases (jaxgan/trainers: one compiled program per phase).
+
+`Run` (built by `build(config)`) holds what the loop trains with (source, trainer, batches,
+phases, keys, the compiled programs); benchmarks time and drive training through it.
 """
+import dataclasses
 import json
 import os
 import signal
 import sys
 import threading
 import time
-from typing import Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import jax
 import jax.numpy as jnp
@@ -19,13 +24,12 @@ import numpy as np
 from jaxgan import config as config_lib
 from jaxgan import parallel, reporting
 from jaxgan.checkpointing import Checkpoints
-from jaxgan.data import load_dataset
-from jaxgan.data.pipeline import make_batches
+from jaxgan.data import make_source
 from jaxgan.errors import NonFiniteError, WorkdirError
-from jaxgan.trainers import example_batch, make_trainer
+from jaxgan.trainers import Phase, make_trainer, state_structure
 
 # Fixed streams of randomness, each derived from config.seed.
-_INIT, _TRAIN, _SAMPLES = 1, 2, 3
+_INIT, _TRAIN, _SAMPLES, _PHASES = 1, 2, 3, 4
 
 
 def check_workdir(workdir: str) -> None:
@@ -48,9 +52,6 @@ def check_workdir(workdir: str) -> None:
   except OSError as e:
     raise WorkdirError(f'workdir {workdir!r} is not writable: {e.strerror or e}; pass a folder '
                        'you can write to') from None
-
-
-_prepare_workdir = check_workdir
 
 
 def default_steps_per_dispatch(backend: str) -> int:
@@ -201,6 +202,160 @@ def _due(step: int, every: int, last: int) -> bool:
   return step == last or (every > 0 and step % every == 0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Span:
+  """Where a phase lies: its steps [start, end) and the index of its first batch in the run's
+  stream of batches (phases may consume different numbers of batches per step)."""
+  index: int
+  phase: Phase
+  start: int
+  end: int          # sys.maxsize for the last phase
+  first_batch: int
+
+  @property
+  def batches_per_step(self) -> int:
+    return self.phase.batches_per_step
+
+  def first_batch_of(self, step):
+    """Index of the first batch of `step` (a Python or a traced int)."""
+    return self.first_batch + (step - self.start) * self.phase.batches_per_step
+
+
+def phase_spans(phases: List[Phase]) -> List[Span]:
+  if not phases:
+    raise ValueError('a trainer must declare at least one phase')
+  spans, start, first_batch = [], 0, 0
+  for index, phase in enumerate(phases):
+    last = index == len(phases) - 1
+    if not last and (phase.num_steps is None or phase.num_steps < 1):
+      raise ValueError(f'phase {phase.name!r} needs a positive num_steps (only the last phase '
+                       'may run until train.num_steps)')
+    end = sys.maxsize if last else start + phase.num_steps
+    spans.append(Span(index, phase, start, end, first_batch))
+    if not last:
+      first_batch += phase.num_steps * phase.batches_per_step
+    start = end
+  return spans
+
+
+def span_of_step(spans: List[Span], step: int) -> Span:
+  """The phase that runs step `step` (0-based)."""
+  for span in spans:
+    if span.start <= step < span.end:
+      return span
+  raise ValueError(f'step {step} is in no phase')
+
+
+def span_of_state(spans: List[Span], step: int) -> Span:
+  """The phase whose structure a state after `step` steps has: the one that ran step - 1."""
+  return span_of_step(spans, max(step - 1, 0))
+
+
+def loop_step(step_fn, batches, span: Span):
+  """One in-memory training step as the loop runs it: the batch comes from the data on the
+  device, the key from fold_in(train_key, step). Pure; benchmarks vmap it over seeds."""
+  def one_step(state, guard, device_data, train_key):
+    batch = batches.batch_at(device_data, state.step, span.first_batch_of(state.step),
+                             span.batches_per_step)
+    return step_fn(state, guard, batch, jax.random.fold_in(train_key, state.step))
+  return one_step
+
+
+class Run:
+  """What the loop trains with, built from a config: the data source and its batches, the
+  trainer and its phases, the device mesh, the random streams and the compiled programs."""
+
+  def __init__(self, config, mesh=None):
+    config_lib.validate(config)
+    self.config = config
+    self.mesh = mesh if mesh is not None else parallel.make_mesh()
+    parallel.check_batch_divides(config.train.batch_size, self.mesh)
+    self.source = make_source(config)
+    self.trainer = make_trainer(config, self.source.info)
+    self.spans = phase_spans(self.trainer.phases())
+    self.batches = self.source.make_batches(self.mesh)
+    self.replicated = parallel.replicated(self.mesh)
+    base_key = jax.random.PRNGKey(config.seed)
+    self.init_key, self.train_key, self.sample_key, self.phase_key = (
+        jax.random.fold_in(base_key, i) for i in (_INIT, _TRAIN, _SAMPLES, _PHASES))
+    self.guard = NonFiniteGuard(config.train.on_nonfinite)
+    self._chunks: Dict[int, Callable] = {}
+    self._streams: Dict[int, Callable] = {}
+    self._enter: Dict[int, Callable] = {}
+
+  def initial_guard(self, skipped: int = 0):
+    """The non-finite guard's counters, replicated (saved in checkpoints as `skipped_updates`)."""
+    return jax.tree.map(lambda v: parallel.replicate_host_array(np.asarray(v), self.mesh),
+                        _guard_init(skipped))
+
+  def example_batch(self, span: Span):
+    return self.source.example_batch(span.batches_per_step)
+
+  def init_state(self):
+    """The state before the first step (phase 0), replicated over the mesh."""
+    return jax.jit(self.trainer.init, out_shardings=self.replicated)(
+        self.init_key, self.example_batch(self.spans[0]))
+
+  def state_target(self, step: int):
+    """Shapes, dtypes and shardings of the state after `step` steps (what a checkpoint of that
+    step restores into)."""
+    span = span_of_state(self.spans, step)
+    shapes = state_structure(self.trainer, self.example_batch(self.spans[0]), span.index)
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.replicated),
+                        shapes)
+
+  def enter_phase(self, state, span: Span):
+    if span.index not in self._enter:
+      trainer, index = self.trainer, span.index
+      self._enter[span.index] = jax.jit(
+          lambda state, key: trainer.enter_phase(state, index, key),
+          out_shardings=self.replicated)
+    return self._enter[span.index](state, jax.random.fold_in(self.phase_key, span.index))
+
+  def guarded_step(self, span: Span):
+    return self.guard.wrap(self.trainer.make_step(span.index))
+
+  def chunk(self, span: Span):
+    """Compiled: (state, guard, device_data, num_steps) -> (state, guard, metrics of the last
+    step), `num_steps` (static) in-memory steps of phase `span`, in one dispatch."""
+    if span.index not in self._chunks:
+      one_step = loop_step(self.guarded_step(span), self.batches, span)
+      train_key = self.train_key
+
+      def train_chunk(state, guard, device_data, num_steps):
+        if num_steps == 1:
+          return one_step(state, guard, device_data, train_key)
+
+        def body(carry, _):
+          state, guard, metrics = one_step(*carry, device_data, train_key)
+          return (state, guard), metrics
+        (state, guard), metrics = jax.lax.scan(body, (state, guard), None, length=num_steps)
+        return state, guard, jax.tree.map(lambda m: m[-1], metrics)
+
+      self._chunks[span.index] = jax.jit(
+          train_chunk, static_argnums=3, donate_argnums=(0, 1),
+          out_shardings=(self.replicated, self.replicated, self.replicated))
+    return self._chunks[span.index]
+
+  def stream_step(self, span: Span):
+    """Compiled: (state, guard, batch) -> (state, guard, metrics), one streamed step."""
+    if span.index not in self._streams:
+      step_fn, train_key = self.guarded_step(span), self.train_key
+      model_input = self.batches.model_input
+
+      def train_streamed(state, guard, raw_batch):
+        return step_fn(state, guard, model_input(raw_batch),
+                       jax.random.fold_in(train_key, state.step))
+      self._streams[span.index] = jax.jit(
+          train_streamed, donate_argnums=(0, 1),
+          out_shardings=(self.replicated, self.replicated, self.replicated))
+    return self._streams[span.index]
+
+
+def build(config, mesh=None) -> Run:
+  return Run(config, mesh)
+
+
 def run(config, workdir: str) -> Optional[dict]:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns final metrics.
 
@@ -214,77 +369,45 @@ def run(config, workdir: str) -> Optional[dict]:
 
 
 def _run(config, workdir: str, preemption: _Preemption) -> Optional[dict]:
-  _prepare_workdir(workdir)
-  is_writer = jax.process_index() == 0
-  mesh = parallel.make_mesh()
-  parallel.check_batch_divides(config.train.batch_size, mesh)
-
-  dataset = load_dataset(config.data)
-  trainer = make_trainer(config, dataset.info)
-  batches = make_batches(config, dataset, trainer.batches_per_step, mesh)
-
-  base_key = jax.random.PRNGKey(config.seed)
-  init_key, train_key, sample_key = (jax.random.fold_in(base_key, i) for i in (_INIT, _TRAIN, _SAMPLES))
-  example = example_batch(trainer, config.train.batch_size, dataset.info.image_shape)
-  replicated = parallel.replicated(mesh)
-  state = jax.jit(trainer.init, out_shardings=replicated)(init_key, example)
-
+  check_workdir(workdir)
+  run_ = build(config)
   checkpoint_dir = os.path.join(workdir, 'checkpoints')
   checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints)
   try:
-    return _train(config, workdir, preemption, mesh, dataset, trainer, batches, state,
-                  checkpoints, train_key, sample_key, is_writer)
+    return _train(run_, workdir, preemption, checkpoints)
   finally:
     checkpoints.close()  # lets an in-flight save finish, also when stopping on an error
 
 
-def _train(config, workdir, preemption, mesh, dataset, trainer, batches, state, checkpoints,
-           train_key, sample_key, is_writer) -> Optional[dict]:
-  replicated = parallel.replicated(mesh)
-  state, restored_step = checkpoints.restore_latest(state)
-  guard = _guard_init(int(checkpoints.loop_info.get('skipped_updates', 0)))
-  if restored_step is not None:
-    # Restored arrays may wrap host memory Orbax allocated; copy them into buffers XLA owns so
-    # the resumed run executes exactly the programs, on exactly the buffers, of a fresh one.
-    state = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree), out_shardings=replicated)(state)
-  guard = jax.tree.map(lambda v: parallel.replicate_host_array(np.asarray(v), mesh), guard)
+def _restore_or_init(run_: Run, checkpoints: Checkpoints):
+  """(state, restored step or None): the newest good checkpoint, else a fresh state."""
+  state, restored_step = checkpoints.restore_latest(run_.state_target)
+  if restored_step is None:
+    return run_.init_state(), None
+  # Restored arrays may wrap host memory Orbax allocated; copy them into buffers XLA owns so
+  # the resumed run executes exactly the programs, on exactly the buffers, of a fresh one.
+  state = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree), out_shardings=run_.replicated)(state)
+  return state, restored_step
+
+
+def _train(run_: Run, workdir, preemption, checkpoints) -> Optional[dict]:
+  config, mesh, trainer, source = run_.config, run_.mesh, run_.trainer, run_.source
+  is_writer = jax.process_index() == 0
+  state, restored_step = _restore_or_init(run_, checkpoints)
+  guard = run_.initial_guard(int(checkpoints.loop_info.get('skipped_updates', 0)))
   start_step = int(restored_step or 0)
   last_checkpoint = restored_step
   if is_writer:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       json.dump(config.to_dict(), f, indent=2, sort_keys=True, default=str)
 
-  on_nonfinite = config.train.get('on_nonfinite', 'stop')
-  nonfinite = NonFiniteGuard(on_nonfinite)
-  step_fn = nonfinite.wrap(trainer.make_step())
   evaluator = None
   if config.eval.every_steps > 0:
-    from jaxgan.metrics import make_evaluator
-    evaluator = make_evaluator(config, dataset, trainer, mesh)
-
-  def train_chunk(state, guard, device_data, num_steps):
-    def one_step(carry, _):
-      state, guard = carry
-      batch = batches.batch_at(device_data, state.step)
-      state, guard, metrics = step_fn(state, guard, batch,
-                                      jax.random.fold_in(train_key, state.step))
-      return (state, guard), metrics
-    if num_steps == 1:
-      (state, guard), metrics = one_step((state, guard), None)
-      return state, guard, metrics
-    (state, guard), metrics = jax.lax.scan(one_step, (state, guard), None, length=num_steps)
-    return state, guard, jax.tree.map(lambda m: m[-1], metrics)
-
-  def train_streamed(state, guard, batch):
-    return step_fn(state, guard, batch, jax.random.fold_in(train_key, state.step))
-
-  if batches.in_memory:
-    compiled_chunk = jax.jit(train_chunk, static_argnums=3, donate_argnums=(0, 1),
-                             out_shardings=(replicated, replicated, replicated))
-  else:
-    compiled_stream = jax.jit(train_streamed, donate_argnums=(0, 1),
-                              out_shardings=(replicated, replicated, replicated))
-  grid_fn = jax.jit(trainer.grid, out_shardings=replicated)
+    from jaxgan.metrics import make_evaluators
+    evaluator = make_evaluators(config, source, trainer.functions(), mesh)
+  preview_batch = jax.tree.map(lambda a: parallel.replicate_host_array(np.asarray(a), mesh),
+                               source.preview_batch(config.train.grid_size))
+  preview_fn = jax.jit(trainer.previews, out_shardings=run_.replicated)
 
   per_dispatch = config.loop.steps_per_dispatch or default_steps_per_dispatch(jax.default_backend())
   cfg = config.train
@@ -293,29 +416,41 @@ def _train(config, workdir, preemption, mesh, dataset, trainer, batches, state, 
   try:
     if restored_step is not None:
       reporter.message(f'resumed from checkpoint at step {start_step} in {checkpoints.directory}')
-    reporter.message(f'training {config.model.generator}/{config.model.discriminator} on '
-                     f'{dataset.name} {dataset.info.image_shape} with {mesh.devices.size} device(s) '
+    phases = ', '.join(s.phase.name for s in run_.spans)
+    reporter.message(f'training {config.trainer} ({phases}) on {source.name} '
+                     f'{tuple(source.info.image_shape)} with {mesh.devices.size} device(s) '
                      f'in {jax.process_count()} process(es) ({jax.default_backend()}), '
-                     f'{"in memory" if batches.in_memory else "streamed"}, '
+                     f'{"in memory" if run_.batches.in_memory else "streamed"}, '
                      f'steps {start_step}..{num_steps}')
 
-    stream = None if batches.in_memory else batches.iterate(start_step, num_steps)
     step = start_step
+    state_span = span_of_state(run_.spans, step)
+    stream, stream_span = None, None   # streamed data: one reader per phase
     last_log_time, last_log_step = time.time(), step
     final_metrics = None
     stopping = preemption.agreed()
     while step < num_steps and not stopping:
-      target = min(num_steps, _next_boundary(step, per_dispatch),
+      span = span_of_step(run_.spans, step)
+      if span.index != state_span.index:
+        state = run_.enter_phase(state, span)
+        state_span = span
+        reporter.message(f'step {step}: phase {span.phase.name}')
+      if not run_.batches.in_memory and stream_span is not span:
+        stream = run_.batches.iterate(step, min(num_steps, span.end), span)
+        stream_span = span
+      target = min(num_steps, span.end, _next_boundary(step, per_dispatch),
                    _next_boundary(step, cfg.log_every_steps),
                    _next_boundary(step, cfg.sample_every_steps),
                    _next_boundary(step, cfg.checkpoint_every_steps),
                    _next_boundary(step, config.eval.every_steps))
-      if batches.in_memory:
-        state, guard, metrics = compiled_chunk(state, guard, batches.device_data, target - step)
+      if run_.batches.in_memory:
+        state, guard, metrics = run_.chunk(span)(state, guard, run_.batches.device_data,
+                                                 target - step)
       else:
+        stream_step = run_.stream_step(span)
         for _ in range(target - step):
           _, batch = next(stream)
-          state, guard, metrics = compiled_stream(state, guard, batches.model_input(batch))
+          state, guard, metrics = stream_step(state, guard, batch)
       step = target
       stopping = preemption.agreed()
 
@@ -326,10 +461,10 @@ def _train(config, workdir, preemption, mesh, dataset, trainer, batches, state, 
       if not (log_due or sample_due or eval_due or checkpoint_due):
         continue
       guard_host = parallel.fetch(guard)   # syncs: the host only looks at finished steps
-      nonfinite.check(guard_host, last_checkpoint, checkpoints.directory)
+      run_.guard.check(guard_host, last_checkpoint, checkpoints.directory)
       if log_due:
         values = {name: float(v) for name, v in parallel.fetch(metrics).items()}
-        if on_nonfinite == 'skip':
+        if run_.guard.mode == 'skip':
           values['skipped_updates'] = float(guard_host['skipped'])
         now = time.time()
         values['steps_per_sec'] = (step - last_log_step) / max(now - last_log_time, 1e-9)
@@ -338,10 +473,9 @@ def _train(config, workdir, preemption, mesh, dataset, trainer, batches, state, 
         reporter.progress(step, values)
         final_metrics = values
       if sample_due:
-        grid = reporting.image_grid(parallel.fetch(grid_fn(state, sample_key)), trainer.grid_columns)
-        if is_writer:
-          reporting.save_png(os.path.join(workdir, 'samples', f'step_{step}.png'), grid)
-        reporter.image(step, 'samples', grid)
+        previews = parallel.fetch(preview_fn(state, preview_batch, run_.sample_key))
+        for name, images in previews.items():
+          reporter.preview(step, name, images)
       if eval_due:
         results = evaluator(state, step)
         reporter.write(step, results)
@@ -358,5 +492,7 @@ def _train(config, workdir, preemption, mesh, dataset, trainer, batches, state, 
                      'to resume.')
   else:
     reporter.message(f'done: {num_steps} steps. Samples: {os.path.join(workdir, "samples")}  '
-                     f'metrics: {reporter.metrics_path}  TensorBoard: {os.path.join(workdir, "tensorboard")}')
+                     f'metrics: {reporter.metrics_path}  TensorBoard: '
+                     f'`tensorboard --logdir {os.path.join(workdir, "tensorboard")}` '
+                     '(pip install tensorboard, or the [tensorboard] extra)')
   return final_metrics

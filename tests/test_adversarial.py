@@ -275,6 +275,9 @@ def test_cgan_grid_has_one_row_per_class_and_one_noise_per_column():
   trainer = make_trainer(config, DIGITS)
   assert trainer.grid_columns == 3
   seen = {}
+  state = trainer.init(jax.random.PRNGKey(0), batch_for(trainer, config, DIGITS))
+  preview = jax.eval_shape(lambda: trainer.previews(state, None, jax.random.PRNGKey(0)))
+  assert preview['samples'].shape[:2] == (10, 3)   # the loop's PNG: one row per class
 
   def fake_generate(state, latents):  # an "image" that shows its label and its noise
     seen['latents'] = latents
@@ -297,7 +300,7 @@ def test_cgan_grid_has_one_row_per_class_and_one_noise_per_column():
   assert list(np.argsort(row_values)) == list(range(10))
 
 
-@pytest.mark.parametrize('nets', ['mlp'])   # the dcgan nets train conditionally below
+@pytest.mark.parametrize('nets', ['mlp', 'dcgan'])
 def test_conditional_nets_use_the_labels(nets):
   for name in ('cgan', 'cgan_projection'):
     config = shrink(importlib.import_module(f'configs.{name}').get_config())
@@ -364,7 +367,7 @@ def test_each_new_config_trains_a_couple_of_steps(name):
   batch = batch_for(trainer, config, info)
   state = trainer.init(jax.random.PRNGKey(0), batch)
   step = jax.jit(trainer.make_step())
-  before = state.g.params
+  before, initial_state = state.g.params, state
   for i in range(2):
     state, metrics = step(state, batch, jax.random.PRNGKey(i))
   assert int(state.step) == 2
@@ -377,9 +380,19 @@ def test_each_new_config_trains_a_couple_of_steps(name):
   assert max(moved) > 0, name
   if config.regularizer.name != 'none':
     assert 'penalty' in metrics and float(metrics['penalty']) > 0
-  grid = np.asarray(jax.jit(trainer.grid)(state, jax.random.PRNGKey(0)))
-  assert grid.ndim == 4 and np.all(np.abs(grid) <= 1.0 + 1e-6)
-  reporting.image_grid(grid, trainer.grid_columns)   # what the loop saves
+  # The preview the loop writes: its layout, and something drawn.
+  preview = jax.jit(lambda s: trainer.previews(s, None, jax.random.PRNGKey(0))['samples'])
+  grid = np.asarray(preview(state))
+  images = grid.reshape((-1,) + grid.shape[-3:])
+  if name.startswith('mixture'):
+    assert images.shape == (1, 160, 160, 1) and np.min(images) < 0 and np.max(images) == 1  # dots on white
+  else:
+    assert images.shape[0] >= config.train.grid_size and np.std(images) > 1e-3, images.shape
+  # Training moved what the generator draws (the scatter image of the tiny mixture nets is
+  # too coarse to show two steps, so compare the samples themselves).
+  sample = jax.jit(lambda s: trainer.functions()['sample'](s, jax.random.PRNGKey(3), 16))
+  assert np.max(np.abs(np.asarray(sample(state)) - np.asarray(sample(initial_state)))) > 0, name
+  reporting.image_grid(images, grid.shape[1] if grid.ndim == 5 else None)
 
 
 # -- the mixture source in the loop, and its metrics -----------------------------------------
@@ -418,12 +431,10 @@ def test_mixture_source_plugs_into_the_training_loop(tmp_path):
     steps = [json.loads(line)['step'] for line in f]
   assert steps == [2, 4]
   # The batches are the mixture's points, drawn per step.
-  dataset = mixtures.MixtureDataset(config.data)
-  from jaxgan.data.pipeline import make_batches
   from jaxgan import parallel
-  batches = make_batches(config, dataset, 1, parallel.make_mesh())
-  a = batches.batch_at(batches.device_data, 0)
-  b = batches.batch_at(batches.device_data, 1)
+  batches = mixtures.MixtureSource(config).make_batches(parallel.make_mesh())
+  a = batches.batch_at(batches.device_data, 0, 0, 1)
+  b = batches.batch_at(batches.device_data, 1, 1, 1)
   radius = np.linalg.norm(np.asarray(a['image'][0]), axis=-1)
   assert np.all(np.abs(radius - 1.0) < 0.06)
   assert not np.array_equal(np.asarray(a['image']), np.asarray(b['image']))

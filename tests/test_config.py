@@ -1,5 +1,6 @@
 """Config files, overrides and validation."""
 import importlib
+import os
 
 import pytest
 
@@ -7,15 +8,31 @@ from jaxgan import config as config_lib
 from jaxgan.errors import ConfigError
 from tests.conftest import ROOT, launch
 
-EXPERIMENTS = ['gan', 'bn_gan', 'dcgan']
+# Every experiment file: each must load and validate as it stands (the family defaults and
+# common.py are not experiments).
+EXPERIMENTS = sorted(name[:-3] for name in os.listdir(os.path.join(ROOT, 'configs'))
+                     if name.endswith('.py') and name != '__init__.py'
+                     and name != 'common.py' and not name.endswith('_common.py'))
+
+
+def test_every_config_file_is_listed():
+  assert len(EXPERIMENTS) >= 17 and {'gan', 'dcgan', 'vae', 'conv_vae', 'mixture_gan'} <= set(EXPERIMENTS)
 
 
 @pytest.mark.parametrize('name', EXPERIMENTS)
 def test_experiment_configs_load_and_validate(name):
   config = config_lib.load_config_file(f'{ROOT}/configs/{name}.py')
   config_lib.validate(config)
-  assert config.train.batch_size == 64
-  assert config.optim.g_lr == 2e-4
+  assert config.trainer in ('adversarial', 'vae')
+  if config.trainer == 'vae':   # a VAE config carries no adversarial fields
+    assert not {'objective', 'regularizer', 'info'} & set(config.keys())
+    assert 'd_lr' not in config.optim and config.optim.lr == 1e-3
+
+
+def test_the_tutorial_defaults_of_the_image_gans():
+  for name in ('gan', 'bn_gan', 'dcgan'):
+    config = config_lib.load_config_file(f'{ROOT}/configs/{name}.py')
+    assert config.train.batch_size == 64 and config.optim.g_lr == 2e-4
 
 
 def test_experiments_differ_from_defaults_as_the_originals_say():

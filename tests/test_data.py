@@ -82,48 +82,56 @@ def test_unknown_dataset_is_a_data_error(tmp_path):
     load_dataset(config.data)
 
 
-def _in_memory(n=50, batch=8, per_step=1, seed=0):
+def _in_memory(n=50, batch=8, seed=0):
   images = np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1) * np.ones((1, 2, 2, 1), np.uint8)
   labels = np.arange(n, dtype=np.int32)
-  return InMemoryBatches(images, labels, batch, per_step, seed, parallel.make_mesh())
+  return InMemoryBatches(images, labels, batch, seed, parallel.make_mesh())
+
+
+def _batch_at(batches, step, per_step=1):
+  """Step `step`'s batches as the loop asks for them in a run of one phase."""
+  fn = jax.jit(batches.batch_at, static_argnums=3)
+  return fn(batches.device_data, step, step * per_step, per_step)
 
 
 def test_in_memory_batches_cover_each_epoch_once_and_reshuffle_by_epoch():
   batches = _in_memory()
-  batch_at = jax.jit(batches.batch_at)
-  epoch = [np.asarray(batch_at(batches.device_data, s)['label'])[0] for s in range(6)]
+  epoch = [np.asarray(_batch_at(batches, s)['label'])[0] for s in range(6)]
   seen = np.concatenate(epoch)
   assert len(set(seen.tolist())) == 48  # 6 batches of 8 from 50: no repeats, last 2 dropped
-  next_epoch = np.concatenate([np.asarray(batch_at(batches.device_data, s)['label'])[0]
+  next_epoch = np.concatenate([np.asarray(_batch_at(batches, s)['label'])[0]
                                for s in range(6, 12)])
   assert not np.array_equal(seen, next_epoch)
   # Images follow their labels, scaled to [-1, 1].
-  b = batch_at(batches.device_data, 3)
+  b = _batch_at(batches, 3)
   np.testing.assert_allclose(np.asarray(b['image'])[0, :, 0, 0, 0],
                              np.asarray(b['label'])[0] / 127.5 - 1.0, rtol=1e-6)
 
 
 def test_in_memory_batches_are_deterministic_by_seed():
   a, b, c = _in_memory(seed=1), _in_memory(seed=1), _in_memory(seed=2)
-  label = lambda batches, s: np.asarray(jax.jit(batches.batch_at)(batches.device_data, s)['label'])
+  label = lambda batches, s: np.asarray(_batch_at(batches, s)['label'])
   assert np.array_equal(label(a, 4), label(b, 4))
   assert not np.array_equal(label(a, 4), label(c, 4))
 
 
 def test_several_batches_per_step_are_consecutive_batches():
-  one, three = _in_memory(per_step=1), _in_memory(per_step=3)
-  got = np.asarray(jax.jit(three.batch_at)(three.device_data, 1)['label'])
-  want = [np.asarray(jax.jit(one.batch_at)(one.device_data, s)['label'])[0] for s in (3, 4, 5)]
+  batches = _in_memory()
+  got = np.asarray(_batch_at(batches, 1, per_step=3)['label'])
+  want = [np.asarray(_batch_at(batches, s)['label'])[0] for s in (3, 4, 5)]
   assert got.shape == (3, 8) and np.array_equal(got, np.stack(want))
 
 
 def test_streaming_batches_resume_exactly_at_any_step(data_dir):
   config = tiny_dcgan(data_dir)
   dataset = load_dataset(config.data)
-  stream = StreamingBatches(dataset, 16, 1, seed=3, mesh=parallel.make_mesh(),
+  stream = StreamingBatches(dataset, 16, seed=3, mesh=parallel.make_mesh(),
                             read_threads=2, prefetch_batches=2)
-  full = [(s, np.asarray(b['label'])) for s, b in stream.iterate(0, 5)]
-  resumed = [(s, np.asarray(b['label'])) for s, b in stream.iterate(3, 5)]
+  from jaxgan.train import phase_spans
+  from jaxgan.trainers import Phase
+  (span,) = phase_spans([Phase('train', None, 1)])
+  full = [(s, np.asarray(b['label'])) for s, b in stream.iterate(0, 5, span)]
+  resumed = [(s, np.asarray(b['label'])) for s, b in stream.iterate(3, 5, span)]
   assert [s for s, _ in full] == [0, 1, 2, 3, 4]
   for (s1, l1), (s2, l2) in zip(full[3:], resumed):
     assert s1 == s2 and np.array_equal(l1, l2)

@@ -202,7 +202,7 @@ def test_a_damaged_latest_checkpoint_is_reported_and_the_previous_one_used(
   _copy_checkpoints(shared, directory, [STEPS - 2, STEPS])
   CORRUPTIONS[corruption](os.path.join(directory, str(STEPS)))
   checkpoints = Checkpoints(directory, 3)
-  state, step = checkpoints.restore_latest(target_state)
+  state, step = checkpoints.restore_latest(lambda step: target_state)
   checkpoints.close()
   assert step == STEPS - 2
   ref = kill_fuzz.saved_digest(os.path.join(shared.reference, 'checkpoints'), STEPS - 2)
@@ -262,31 +262,29 @@ def _register_nan_trainers():
   import jax
   import jax.numpy as jnp
   from jaxgan.trainers import TRAINERS
+  from jaxgan.trainers.adversarial import AdversarialTrainer
   for where in ('loss', 'params'):
     name = f'nan_{where}_at_4'
     if name in TRAINERS:
       continue
 
-    def make(config, data_info, where=where):
-      trainer = TRAINERS.get('adversarial')(config, data_info)
-      make_step = trainer.make_step
+    class NanTrainer(AdversarialTrainer):
+      nan_in = where
 
-      def make_nan_step():
-        step_fn = make_step()
+      def make_step(self, phase=0):
+        step_fn = super().make_step(phase)
 
         def step(state, batch, key):
           new, metrics = step_fn(state, batch, key)
           bad = state.step == 3
-          if where == 'loss':
+          if self.nan_in == 'loss':
             metrics = dict(metrics, g_loss=jnp.where(bad, jnp.inf, metrics['g_loss']))
           else:
             params = jax.tree.map(lambda p: jnp.where(bad, jnp.nan, p), new.d.params)
             new = new.replace(d=new.d.replace(params=params))
           return new, metrics
         return step
-      trainer.make_step = make_nan_step
-      return trainer
-    TRAINERS.register(name)(make)
+    TRAINERS.register(name)(NanTrainer)
 
 
 def _tiny_mlp_args(data_dir, workdir, **fields):
@@ -320,17 +318,24 @@ def test_nonfinite_skip_drops_the_update_counts_it_and_resumes_the_count(data_di
   workdir = str(tmp_path / 'run')
   config = config_lib.load_config_file(os.path.join(ROOT, 'configs', 'gan.py'))
   args = _tiny_mlp_args(data_dir, workdir, trainer="'nan_params_at_4'",
-                        **{'train.on_nonfinite': "'skip'", 'train.num_steps': 4})
+                        **{'train.on_nonfinite': "'skip'", 'train.num_steps': 4,
+                           'train.checkpoint_every_steps': 1, 'train.keep_checkpoints': 4})
   config_lib.apply_overrides(config, [a[len('--config.'):] for a in args if a.startswith('--config.')])
   metrics = train.run(config, workdir)
   assert metrics['skipped_updates'] == 1
   records = [json.loads(l) for l in open(os.path.join(workdir, 'metrics.jsonl'))]
   assert [r['skipped_updates'] for r in records] == [0, 0, 0, 1]
   ckpt = os.path.join(workdir, 'checkpoints')
-  at2, at4 = kill_fuzz.read_arrays(ckpt, 2), kill_fuzz.read_arrays(ckpt, 4)
+  at2, at3, at4 = (kill_fuzz.read_arrays(ckpt, s) for s in (2, 3, 4))
   assert all(np.isfinite(v).all() for v in at4.values())
-  # Step 4's update was dropped whole: its state is step 3's, bar the step counter.
-  assert int(at4["['step']"]) == 4
+  # Step 4's update was dropped whole: its state is step 3's, bar the step counter, while
+  # step 3 itself was a real update.
+  assert int(at3["['step']"]) == 3 and int(at4["['step']"]) == 4
+  assert at3.keys() == at4.keys()
+  for name in at3:
+    if name != "['step']":
+      assert np.array_equal(at3[name], at4[name]), name
+  assert any(not np.array_equal(at2[n], at3[n]) for n in at3 if n != "['step']")
   with open(os.path.join(ckpt, '4', 'loop', 'metadata')) as f:
     assert json.load(f)['skipped_updates'] == 1
   # Resuming keeps counting from the checkpoint.

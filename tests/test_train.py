@@ -58,13 +58,19 @@ def test_a_run_writes_the_contracted_workdir(data_dir, tmp_path):
 
 
 def test_losses_move_and_samples_change_with_training(data_dir, tmp_path):
-  config = tiny_dcgan(data_dir, num_steps=30, log_every_steps=1, sample_every_steps=0,
+  config = tiny_dcgan(data_dir, num_steps=30, log_every_steps=1, sample_every_steps=15,
                       checkpoint_every_steps=0)
   metrics = train.run(config, str(tmp_path / 'run'))
   records = [json.loads(l) for l in open(tmp_path / 'run' / 'metrics.jsonl')]
   d_losses = [r['d_loss'] for r in records]
   assert len(records) == 30 and max(d_losses) - min(d_losses) > 0.05
   assert metrics['g_loss'] == records[-1]['g_loss']
+  # The grids are drawn from the same fixed noise, so what changes is the generator.
+  from PIL import Image
+  grids = [np.asarray(Image.open(tmp_path / 'run' / 'samples' / f'step_{s}.png'), np.float32)
+           for s in (15, 30)]
+  assert grids[0].shape == grids[1].shape
+  assert np.mean(np.abs(grids[0] - grids[1])) > 2.0   # grey levels of 255, averaged
 
 
 def test_rerunning_a_finished_run_changes_nothing(data_dir, tmp_path):

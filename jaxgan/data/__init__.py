@@ -1,2 +1,27 @@
-"""Datasets: the offline-built ones, any prepared TFDS image dataset, and batch pipelines."""
-from jaxgan.data.images import DatasetInfo, ImageDataset, load_dataset  # noqa: F401
+"""Data sources by name (`config.data.source`), each owning its batch schema.
+
+A source is built from the whole config and gives the loop and the trainers what they need:
+  source = make_source(config)
+  source.name, source.info             # info: image_shape (the shape of one item), num_classes,
+                                       #   num_train, and what else the trainer may read
+  source.example_batch(k)              # all-zero batch of k stacked batches: what init traces
+  source.make_batches(mesh)            # in memory (`batch_at` inside the compiled step) or
+                                       #   streamed (`iterate`); see data/pipeline.py
+  source.preview_batch(n)              # a fixed batch of the eval split, for previews
+  source.eval_arrays(limit)            # the held-out split as host arrays, for evaluators
+Sources:
+  images   TFDS image datasets by `data.name`, the project's offline ones prepared on first use
+           (data/images.py); batches {'image': [k, B, H, W, C] in [-1, 1], 'label': [k, B]}
+  mixture  the 2-D Gaussian mixtures (data/mixtures.py); 'image' holds points [k, B, 2]
+A new source (image pairs, two unpaired domains, tokens) is a class registered here.
+"""
+from jaxgan.registry import Registry
+
+SOURCES = Registry('data source')
+
+from jaxgan.data.images import DatasetInfo, ImageDataset, load_dataset  # noqa: E402,F401
+from jaxgan.data import mixtures  # noqa: E402,F401  (registers 'mixture')
+
+
+def make_source(config):
+  return SOURCES.get(config.data.source, 'data.source')(config)

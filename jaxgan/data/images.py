@@ -1,10 +1,11 @@
-"""Image datasets through TFDS, read without TensorFlow via `tfds.data_source`.
+"""Image datasets through TFDS, read without TensorFlow via `tfds.data_source`, and the
+'images' data source built on them.
 
 `load_dataset(data_config)` returns an `ImageDataset`: its shape and classes, random access to
 preprocessed train records (uint8 HxWxC plus an int label), and whole splits as numpy arrays.
 The project's own offline datasets are prepared automatically on first use; standard TFDS
 datasets (mnist, cifar10, celeb_a, ...) are read when prepared, or downloaded when the config
-says `data.download=True`.
+says `data.download=True`. `ImagesSource` serves them to the loop (jaxgan/data/__init__.py).
 """
 import dataclasses
 import os
@@ -12,6 +13,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from jaxgan.data import SOURCES
 from jaxgan.errors import DataError
 
 # Builders the project defines and can always prepare offline, by TFDS name.
@@ -95,7 +97,6 @@ class ImageDataset:
                       'set --config.data.label_key= for unlabelled data')
     self.label_key = label_key
     self.num_classes = int(getattr(features[label_key], 'num_classes', 0) or 0) if label_key else 0
-    self.source_shape = shape
     size = data_config.image_size
     if size and (size > min(shape[0], shape[1]) * 4):
       raise DataError(f'data.image_size={size} is more than 4x the dataset images ({shape[0]}x{shape[1]})')
@@ -167,7 +168,36 @@ class ImageDataset:
 
 
 def load_dataset(data_config) -> ImageDataset:
-  from jaxgan.data import mixtures  # synthetic sources, by name (no files)
-  if data_config.name in mixtures.MIXTURES:
-    return mixtures.MixtureDataset(data_config)
   return ImageDataset(data_config)
+
+
+@SOURCES.register('images')
+class ImagesSource:
+  """A TFDS image dataset as the loop sees it: batches of {'image', 'label'}, images in [-1, 1]."""
+
+  def __init__(self, config):
+    self.config = config
+    self.dataset = ImageDataset(config.data)
+    self.name = self.dataset.name
+    self.info = self.dataset.info
+    self.pixel_max = float(config.data.pixel_max)
+
+  def example_batch(self, batches_per_step: int):
+    import jax.numpy as jnp
+    shape = (batches_per_step, self.config.train.batch_size)
+    return {'image': jnp.zeros(shape + tuple(self.info.image_shape), jnp.float32),
+            'label': jnp.zeros(shape, jnp.int32)}
+
+  def make_batches(self, mesh):
+    from jaxgan.data import pipeline
+    return pipeline.image_batches(self.config, self.dataset, mesh, self.pixel_max)
+
+  def eval_arrays(self, limit: Optional[int] = None):
+    """The first `limit` held-out records: {'image': float32 NHWC in [-1, 1], 'label': int32}."""
+    images, labels = self.dataset.arrays(self.config.data.eval_split, limit)
+    return {'image': images.astype(np.float32) / (self.pixel_max / 2) - 1.0, 'label': labels}
+
+  def preview_batch(self, n: int):
+    split = self.config.data.eval_split or self.config.data.train_split
+    images, labels = self.dataset.arrays(split, n)
+    return {'image': images.astype(np.float32) / (self.pixel_max / 2) - 1.0, 'label': labels}

@@ -3,8 +3,8 @@
   ring8:  8 modes evenly on a circle of radius 1, std 0.01 (PacGAN's 2-D ring).
   grid25: 25 modes at {-4, -2, 0, 2, 4}^2, std 0.05 (PacGAN's 2-D grid).
 
-Modes are equally likely. `data.name` selects one; the source plugs into the training loop as
-"in memory": for train step s the compiled step draws its batches from
+Modes are equally likely. `data.source = 'mixture'` and `data.name` selects one; the source
+plugs into the training loop as "in memory": for train step s the compiled step draws its batches from
 fold_in(key(seed), s), so runs are deterministic and resume exactly. A batch's 'image' is the
 points [batches_per_step, B, 2] and 'label' the index of the mode each point came from.
 
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import parallel
+from jaxgan.data import SOURCES
 from jaxgan.errors import DataError
 
 
@@ -59,25 +60,39 @@ def sample(key, means, std, n):
   return points, modes
 
 
-class MixtureDataset:
-  """The `load_dataset` face of a mixture: name, info, and its own batches."""
+@SOURCES.register('mixture')
+class MixtureSource:
+  """The 'mixture' data source: `data.name` is one of MIXTURES; batches are drawn inside the
+  compiled step. Its eval arrays and preview batch are fixed draws (their own key)."""
 
-  def __init__(self, data_config):
-    if data_config.name not in MIXTURES:
-      raise DataError(f'unknown mixture {data_config.name!r}; choose one of {", ".join(MIXTURES)}')
-    self.config = data_config
-    self.name = data_config.name
-    means, self.std, extent = MIXTURES[self.name]
+  def __init__(self, config):
+    name = config.data.name
+    if name not in MIXTURES:
+      raise DataError(f'unknown mixture {name!r} (data.name with data.source=mixture); choose '
+                      f'one of {", ".join(MIXTURES)}')
+    self.config = config
+    self.name = name
+    means, self.std, extent = MIXTURES[name]
     self.means = means.astype(np.float32)
-    self.info = MixtureInfo(self.name, (2,), len(means), 0, extent)
-    self.image_shape = (2,)
+    self.info = MixtureInfo(name, (2,), len(means), 0, extent)
 
-  def make_batches(self, config, batches_per_step: int, mesh):
-    return MixtureBatches(self, config.train.batch_size, batches_per_step, config.seed, mesh)
+  def example_batch(self, batches_per_step: int):
+    shape = (batches_per_step, self.config.train.batch_size)
+    return {'image': jnp.zeros(shape + (2,), jnp.float32), 'label': jnp.zeros(shape, jnp.int32)}
 
-  def nbytes(self, split: str) -> int:
-    del split
-    return 0
+  def make_batches(self, mesh):
+    return MixtureBatches(self, self.config.train.batch_size, self.config.seed, mesh)
+
+  def eval_arrays(self, limit=None):
+    n = 10_000 if limit is None else limit
+    points, modes = sample(jax.random.PRNGKey(_EVAL_KEY), self.means, self.std, n)
+    return {'image': np.asarray(points), 'label': np.asarray(modes, np.int32)}
+
+  def preview_batch(self, n: int):
+    return self.eval_arrays(n)
+
+
+_EVAL_KEY = 0xE7A1
 
 
 class MixtureBatches:
@@ -85,28 +100,25 @@ class MixtureBatches:
 
   in_memory = True
 
-  def __init__(self, dataset: MixtureDataset, batch_size: int, batches_per_step: int, seed: int,
-               mesh):
+  def __init__(self, source: MixtureSource, batch_size: int, seed: int, mesh):
     self.batch_size = batch_size
-    self.batches_per_step = batches_per_step
-    self.std = dataset.std
+    self.std = source.std
     self.mesh = mesh
     key = np.asarray(jax.random.fold_in(jax.random.PRNGKey(seed), 0x0DA7A))
-    self.device_data = (parallel.replicate_host_array(dataset.means, mesh),
+    self.device_data = (parallel.replicate_host_array(source.means, mesh),
                         parallel.replicate_host_array(key, mesh))
 
-  def epoch_of(self, step: int) -> int:
-    return 0
-
-  def batch_at(self, device_data, step):
-    """Traceable: the `batches_per_step` batches of train step `step`. `device_data` holds the
-    means and the stream's key, so a vmap over seeds can give each its own."""
+  def batch_at(self, device_data, step, first_batch, count: int):
+    """Traceable: the `count` batches of train step `step`, drawn from fold_in(key, step).
+    `device_data` holds the means and the stream's key, so a vmap over seeds can give each
+    its own."""
+    del first_batch
     means, key = device_data
     key = jax.random.fold_in(key, step)
-    n = self.batches_per_step * self.batch_size
+    n = count * self.batch_size
     points, modes = sample(key, means, self.std, n)
-    batch = {'image': points.reshape(self.batches_per_step, self.batch_size, 2),
-             'label': modes.reshape(self.batches_per_step, self.batch_size).astype(jnp.int32)}
+    batch = {'image': points.reshape(count, self.batch_size, 2),
+             'label': modes.reshape(count, self.batch_size).astype(jnp.int32)}
     sharding = parallel.batch_sharding(self.mesh, batch_axis=1)
     return jax.lax.with_sharding_constraint(batch, {'image': sharding, 'label': sharding})
 

@@ -1,7 +1,7 @@
-"""Evaluation inside training and of saved runs: generated samples against held-out real ones.
+"""The 'sample_quality' evaluator: generated samples against held-out real ones.
 
-`make_evaluator(config, dataset, trainer, mesh)` returns `evaluator(state, step) -> {name: float}`.
-It draws `config.eval.num_samples` samples from fixed noise (the same at every evaluation and
+`SampleQuality(config, source, functions, mesh)` is `evaluator(state, step) -> {name: float}`;
+it calls only `functions['sample']` (state, key, n) -> images. It draws `config.eval.num_samples` samples from fixed noise (the same at every evaluation and
 on resume), maps them and the held-out split (`data.eval_split`) through a feature network,
 and scores them:
 
@@ -26,8 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import parallel
+from jaxgan.config_checks import int_field, require
 from jaxgan.errors import ConfigError
-from jaxgan.metrics import scores
+from jaxgan.metrics import EVALUATORS, scores
 
 # Datasets whose images are MNIST digits (28x28; 3 channels = Stacked-MNIST).
 DIGIT_DATASETS = ('offline_mnist', 'mnist', 'stacked_mnist', 'offline_stacked_mnist')
@@ -97,14 +98,11 @@ def make_feature_net(config, dataset):
 
 
 def _check_eval_config(config) -> None:
-  e = config.eval
   for name, minimum in (('num_samples', 2), ('max_real_samples', 2), ('stacked_num_samples', 1)):
-    value = e[name]
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-      raise ConfigError(f'eval.{name} must be an integer >= {minimum}, got {value!r}')
-  if not config.data.eval_split:
-    raise ConfigError('evaluation compares against held-out images: set data.eval_split '
-                      '(e.g. test), or turn evaluation off with --config.eval.every_steps=0')
+    int_field(config, f'eval.{name}', minimum)
+  require(config.eval.every_steps == 0 or bool(config.data.eval_split),
+          'evaluation compares against held-out images: set data.eval_split (e.g. test), or '
+          'turn evaluation off with --config.eval.every_steps=0')
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,14 +168,21 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # The evaluator
 
+@EVALUATORS.register('sample_quality')
 class Evaluator:
 
-  def __init__(self, config, dataset, trainer, mesh, feature_net=None):
+  validate_config = staticmethod(_check_eval_config)
+
+  def __init__(self, config, source, functions, mesh, feature_net=None):
     _check_eval_config(config)
+    if 'sample' not in functions:
+      raise ConfigError(f'eval.metrics names sample_quality, and trainer {config.trainer!r} '
+                        'does not sample')
+    dataset = getattr(source, 'dataset', None)
     self.config = config
-    self.trainer = trainer
     self.mesh = mesh
-    self.net = feature_net or make_feature_net(config, dataset)
+    self.net = feature_net or make_feature_net(config, source)
+    sample = functions['sample']
     self.num_samples = config.eval.num_samples
     self.batch_size = config.train.batch_size
     self.key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_STREAM)
@@ -185,7 +190,7 @@ class Evaluator:
     net, batch = self.net, self.batch_size
     # Samples are drawn in training-sized batches: with BatchNorm in batch-statistics mode the
     # generator then sees the batch size it was trained with.
-    self._generate = jax.jit(lambda state, key: net.apply(trainer.sample(state, key, batch)),
+    self._generate = jax.jit(lambda state, key: net.apply(sample(state, key, batch)),
                              out_shardings=replicated)
     self._features = jax.jit(net.apply, out_shardings=replicated)
 
@@ -233,6 +238,15 @@ class Evaluator:
         results.update({f'{point}/{name}': v for name, v in values.items()})
     return results
 
+  def describe(self) -> Dict[str, object]:
+    """What this evaluation compares (for jaxgan.evaluate's report)."""
+    info = {'feature_net': self.net.name, 'num_samples': self.num_samples,
+            'num_real': self.num_real}
+    classifier = getattr(self.net, 'classifier', None)
+    if classifier is not None:
+      info['classifier_test_accuracy'] = classifier.test_accuracy
+    return info
+
   def _is_stacked(self) -> bool:
     return self.net.name == 'digits' and self.net.channels == 3
 
@@ -267,6 +281,3 @@ def _to_unit(images_uint8: np.ndarray) -> np.ndarray:
   return images_uint8.astype(np.float32) / 127.5 - 1.0
 
 
-def make_evaluator(config, dataset, trainer, mesh) -> Evaluator:
-  """The evaluator train.py calls every `config.eval.every_steps` (see the module doc)."""
-  return Evaluator(config, dataset, trainer, mesh)

@@ -1,29 +1,75 @@
-"""Training schemes. Every trainer follows one small protocol, so `train.py` runs them all:
+"""Training schemes. Every trainer follows one protocol, so `train.py` runs them all without
+knowing which family it runs (../DESIGN.md, "The trainer protocol"):
 
-  trainer = make_trainer(config, data_info)       # builds modules; raises ConfigError early
-  trainer.batches_per_step                        # real batches one step consumes
-  state = trainer.init(key, example_batch)        # a flax.struct dataclass with a `step` field
-  step = trainer.make_step()                      # pure: (state, batch, key) -> (state, metrics)
-  images = trainer.sample(state, key, n)          # [n, H, W, C] in [-1, 1]
-  images = trainer.grid(state, key)               # what samples/step_<N>.png shows,
-  trainer.grid_columns                            #   laid out in this many columns (None: square)
+  Trainer.validate_config(config)                 # classmethod: the family's own fields
+  trainer = make_trainer(config, source.info)     # builds modules
+  trainer.phases() -> [Phase(name, num_steps, batches_per_step)]
+  state = trainer.init(key, example_batch)        # the state of phase 0: a flax.struct
+                                                  #   dataclass with a `step` field
+  state = trainer.enter_phase(state, index, key)  # at the first step of phase `index` >= 1
+  step = trainer.make_step(index)                 # pure: (state, batch, key) -> (state, metrics)
+  trainer.previews(state, preview_batch, key)     # {name: images}: [N, H, W, C] in [-1, 1]
+                                                  #   (a square grid) or [rows, cols, H, W, C];
+                                                  #   'samples' is samples/step_<N>.png, the rest
+                                                  #   samples/<name>_step_<N>.png
+  trainer.functions()                             # {'sample': (state, key, n) -> items, ...}:
+                                                  #   what evaluators call (jaxgan/metrics)
 
-`batch` holds 'image' [batches_per_step, B, H, W, C] in [-1, 1] and 'label' [batches_per_step, B].
+Phases run in order; phase i covers `num_steps` steps (the last one runs until
+`train.num_steps`, whatever its own count). A state after s steps has the structure of the
+phase that ran step s - 1 (phase 0 when s = 0): the loop enters phase i just before its first
+step, and a resume rebuilds the structure from the config alone (`state_structure`).
+`batch` holds the source's schema with `batches_per_step` stacked batches (jaxgan/data).
 """
+import dataclasses
+from typing import Any, Callable, Dict, List, Optional
+
 from jaxgan.registry import Registry
 
 TRAINERS = Registry('trainer')
 
-from jaxgan.trainers import adversarial  # noqa: E402,F401
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  name: str
+  num_steps: Optional[int]   # None: until train.num_steps (the last phase only)
+  batches_per_step: int = 1
+
+
+class Trainer:
+  """Defaults of the protocol: one phase, nothing to do at a phase boundary."""
+
+  @classmethod
+  def validate_config(cls, config) -> None:
+    del config
+
+  def phases(self) -> List[Phase]:
+    return [Phase('train', None, 1)]
+
+  def enter_phase(self, state, index: int, key):
+    del index, key
+    return state
+
+  def functions(self) -> Dict[str, Callable]:
+    return {}
+
+
+from jaxgan.trainers import adversarial, vae  # noqa: E402,F401  (register themselves)
 
 
 def make_trainer(config, data_info):
   return TRAINERS.get(config.trainer, 'trainer')(config, data_info)
 
 
-def example_batch(trainer, batch_size: int, item_shape):
-  """The all-zero batch whose shapes `trainer.init` traces (see the protocol above)."""
-  import jax.numpy as jnp
-  k = trainer.batches_per_step
-  return {'image': jnp.zeros((k, batch_size) + tuple(item_shape), jnp.float32),
-          'label': jnp.zeros((k, batch_size), jnp.int32)}
+def state_structure(trainer, example_batch, phase_index: int) -> Any:
+  """The state's shapes and dtypes in phase `phase_index`: init, then every enter_phase up
+  to it, traced (jax.eval_shape) so nothing is computed."""
+  import jax
+  key = jax.random.PRNGKey(0)
+
+  def build(key):
+    state = trainer.init(key, example_batch)
+    for index in range(1, phase_index + 1):
+      state = trainer.enter_phase(state, index, key)
+    return state
+  return jax.eval_shape(build, key)

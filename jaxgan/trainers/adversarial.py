@@ -31,17 +31,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxgan import architectures, objectives, regularizers
-from jaxgan.errors import ConfigError
+from jaxgan import architectures, objectives, optimizers, regularizers
+from jaxgan.config_checks import choice, float_field, get, int_field, require, widths
 from jaxgan.optimizers import make_optimizer
-from jaxgan.trainers import TRAINERS
-
-
-@flax.struct.dataclass
-class Player:
-  params: Any
-  batch_stats: Any   # {} when the net has no BatchNorm
-  opt_state: Any
+from jaxgan.trainers import TRAINERS, Phase, Trainer
+from jaxgan.trainers.players import Player, apply_net, init_player  # noqa: F401  (Player: also for importers)
 
 
 @flax.struct.dataclass
@@ -60,24 +54,6 @@ class Latents:
   continuous: Optional[jax.Array] = None    # [B, n] in [-1, 1], InfoGAN only
 
 
-def apply_net(module: nn.Module, params, batch_stats, *args, train: bool,
-              update_stats: bool = True):
-  """Runs `module`; returns (output, batch_stats after the call)."""
-  variables = {'params': params}
-  if batch_stats:
-    variables['batch_stats'] = batch_stats
-  if train and batch_stats:
-    out, updates = module.apply(variables, *args, train=True, mutable=['batch_stats'])
-    return out, (updates['batch_stats'] if update_stats else batch_stats)
-  return module.apply(variables, *args, train=train), batch_stats
-
-
-def _init_player(module, key, example, tx) -> Player:
-  variables = module.init(key, *example, train=False)
-  params = variables['params']
-  return Player(params, variables.get('batch_stats', {}), tx.init(params))
-
-
 def pack(x: jax.Array, m: int) -> jax.Array:
   """PacGAN: m consecutive samples become one, concatenated along the last axis.
   [B, ..., C] -> [B / m, ..., m * C]."""
@@ -88,17 +64,12 @@ def pack(x: jax.Array, m: int) -> jax.Array:
   return x.reshape(x.shape[:-2] + (m * x.shape[-1],))
 
 
-def differentiable_optimizer(optim, learning_rate: float) -> optax.GradientTransformation:
-  """The discriminator's optimizer as the unrolled GAN differentiates through it.
-
-  Adam's update m / (sqrt(v) + eps) has an infinite derivative in v where a gradient is exactly
-  zero (v = 0: a maxout piece never chosen, a class absent from the batch), and 0 * inf turns
-  the whole unrolled gradient into NaN. optax's `eps_root` (sqrt(v + eps_root)) keeps it finite
-  and moves the update by nothing measurable. Other optimizers are used as configured.
-  """
-  if optim.name == 'adam':
-    return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2, eps=optim.eps, eps_root=1e-20)
-  return make_optimizer(optim, learning_rate)
+# The discriminator's optimizer as the unrolled GAN differentiates through it: Adam's update
+# m / (sqrt(v) + eps) has an infinite derivative in v where a gradient is exactly zero (v = 0: a
+# maxout piece never chosen, a class absent from the batch), and 0 * inf turns the whole
+# unrolled gradient into NaN. optax's `eps_root` (sqrt(v + eps_root)) keeps it finite and moves
+# the update by nothing measurable; other optimizers ignore it.
+UNROLL_EPS_ROOT = 1e-20
 
 
 def render_points(points: jax.Array, extent: float, size: int = 160) -> jax.Array:
@@ -124,8 +95,55 @@ def _with_conv_choice(model, penalty_name: str):
   return resolved
 
 
+def validate_gan_config(config) -> None:
+  """The adversarial family's fields (configs/gan_common.py)."""
+  int_field(config, 'model.latent_dim', 1)
+  widths(config, 'model.g_hidden')
+  widths(config, 'model.d_hidden')
+  int_field(config, 'model.g_features', 1)
+  int_field(config, 'model.d_features', 1)
+  float_field(config, 'model.leaky_slope', 0.0, 1.0, low_inclusive=True)
+  choice(config, 'model.sample_statistics', ('batch', 'running'))
+  optimizers.validate(config, ('g_lr', 'd_lr'))
+  int_field(config, 'train.d_steps', 1)
+  choice(config, 'model.conditioning', ('none', 'concat', 'projection'))
+  int_field(config, 'model.label_embed_dim', 0)
+  choice(config, 'model.minibatch', ('none', 'discrimination', 'stddev'))
+  choice(config, 'model.d_conv', ('auto', 'xla', 'matmul'))
+  int_field(config, 'model.minibatch_kernels', 1)
+  int_field(config, 'model.minibatch_kernel_dim', 1)
+  int_field(config, 'model.minibatch_group', 0)
+  int_field(config, 'model.q_hidden', 1)
+  int_field(config, 'model.maxout_pieces', 1)
+  pack_size = int_field(config, 'model.pack', 1)
+  batch_size = get(config, 'train.batch_size')
+  require(batch_size % pack_size == 0,
+          f'train.batch_size={batch_size} must be a multiple of model.pack={pack_size}')
+  choice(config, 'regularizer.name', ('none',) + tuple(regularizers.PENALTIES.names()))
+  float_field(config, 'regularizer.weight', 0.0, 1e6, low_inclusive=True)
+  float_field(config, 'regularizer.clip', 0.0, 1e6, low_inclusive=True)
+  require(not (get(config, 'regularizer.name') == 'gradient_penalty'
+               and get(config, 'model.d_batch_norm')),
+          'regularizer.name=gradient_penalty needs a critic without BatchNorm (the penalty is '
+          'per sample; BatchNorm couples them): set model.d_batch_norm=False')
+  categories = int_field(config, 'info.categories', 0)
+  require(categories != 1, 'info.categories must be 0 (no categorical code) or at least 2')
+  int_field(config, 'info.continuous', 0)
+  float_field(config, 'info.categorical_weight', 0.0, 1e6, low_inclusive=True)
+  float_field(config, 'info.continuous_weight', 0.0, 1e6, low_inclusive=True)
+  int_field(config, 'train.unroll_steps', 0)
+  require(not (pack_size > 1 and (get(config, 'model.conditioning') != 'none' or categories
+                                  or get(config, 'info.continuous'))),
+          'model.pack > 1 (PacGAN) does not combine with model.conditioning or InfoGAN codes')
+  objectives.OBJECTIVES.get(get(config, 'objective'), 'objective')
+  architectures.GENERATORS.get(get(config, 'model.generator'), 'model.generator')
+  architectures.DISCRIMINATORS.get(get(config, 'model.discriminator'), 'model.discriminator')
+
+
 @TRAINERS.register('adversarial')
-class AdversarialTrainer:
+class AdversarialTrainer(Trainer):
+
+  validate_config = staticmethod(validate_gan_config)
 
   def __init__(self, config, data_info):
     self.config = config
@@ -138,11 +156,6 @@ class AdversarialTrainer:
     self.categories, self.continuous = int(info.categories), int(info.continuous)
     self.q_outputs = self.categories + self.continuous
     self.pack_size = int(model.pack)
-    if self.pack_size > 1 and (self.conditional or self.q_outputs):
-      raise ConfigError('model.pack > 1 (PacGAN) does not combine with conditioning or InfoGAN codes')
-    if self.pack_size > 1 and config.train.batch_size % self.pack_size:
-      raise ConfigError(f'train.batch_size={config.train.batch_size} must be a multiple of '
-                        f'model.pack={self.pack_size}')
     self.generator = architectures.make_generator(model, self.image_shape, self.num_classes)
     packed_shape = self.image_shape[:-1] + (self.image_shape[-1] * self.pack_size,)
     self.discriminator = architectures.make_discriminator(
@@ -152,11 +165,13 @@ class AdversarialTrainer:
     self.penalty = regularizers.get_penalty(config.regularizer.name)
     self.penalty_weight = float(config.regularizer.weight)
     self.constrain = regularizers.make_constraint(config.regularizer)
-    self.g_tx = make_optimizer(config.optim, config.optim.g_lr)
-    self.d_tx = make_optimizer(config.optim, config.optim.d_lr)
+    total_steps = config.train.num_steps
+    self.g_tx = make_optimizer(config.optim, config.optim.g_lr, total_steps)
+    self.d_tx = make_optimizer(config.optim, config.optim.d_lr, total_steps)
     self.batches_per_step = config.train.d_steps
     self.unroll_steps = int(config.train.unroll_steps)
-    self.unroll_tx = differentiable_optimizer(config.optim, config.optim.d_lr)
+    self.unroll_tx = make_optimizer(config.optim, config.optim.d_lr, total_steps,
+                                    eps_root=UNROLL_EPS_ROOT)
     self.sample_with_batch_stats = model.sample_statistics == 'batch'
     self.plot_extent = getattr(data_info, 'plot_extent', None)
     grid_size = config.train.grid_size
@@ -213,14 +228,20 @@ class AdversarialTrainer:
     return logits, q, stats
 
   # -- protocol -----------------------------------------------------------------------------
+  def phases(self):
+    return [Phase('train', None, self.batches_per_step)]
+
+  def functions(self):
+    return {'sample': self.sample}
+
   def init(self, key, example_batch) -> GANState:
     g_key, d_key = jax.random.split(key)
     latents = self.draw_latents(jax.random.PRNGKey(0), 2)
     images = pack(example_batch['image'][0, :2 * self.pack_size], self.pack_size)
     d_args = (images,) + ((example_batch['label'][0, :2],) if self.conditional else ())
     return GANState(step=jnp.zeros((), jnp.int32),
-                    g=_init_player(self.generator, g_key, self._g_args(latents), self.g_tx),
-                    d=_init_player(self.discriminator, d_key, d_args, self.d_tx))
+                    g=init_player(self.generator, g_key, self._g_args(latents), self.g_tx),
+                    d=init_player(self.discriminator, d_key, d_args, self.d_tx))
 
   def _d_loss(self, params, batch_stats, real, real_labels, fake, latents: Latents, key):
     """The discriminator's loss: (loss, (batch_stats, real_logits, fake_logits, terms))."""
@@ -256,7 +277,8 @@ class AdversarialTrainer:
                'd_fake': score(fake_logits).mean(), **terms}
     return Player(params, stats, opt_state), metrics
 
-  def make_step(self):
+  def make_step(self, phase: int = 0):
+    del phase  # one phase
     generator, d_steps, k = self.generator, self.batches_per_step, self.unroll_steps
 
     def step(state: GANState, batch, key):
@@ -322,11 +344,21 @@ class AdversarialTrainer:
     """n samples; a conditional generator draws uniform labels unless `labels` [n] are given."""
     return self.generate(state, self.draw_latents(key, n, labels))
 
+  def previews(self, state: GANState, preview_batch, key) -> Dict[str, jax.Array]:
+    """{'samples': the grid samples/step_<N>.png shows} (real data is not needed)."""
+    del preview_batch
+    grid = self.grid(state, key)
+    if self.grid_columns is None:
+      return {'samples': grid}
+    rows = grid.shape[0] // self.grid_columns
+    return {'samples': grid.reshape((rows, self.grid_columns) + grid.shape[1:])}
+
   def grid(self, state: GANState, key) -> jax.Array:
-    """What samples/step_<N>.png shows: a scatter image for point data; for a conditional
-    generator one row per class (the same noise down each column); for InfoGAN one row per
-    categorical value, with the first continuous code going from -1 to 1 along each row
-    (the same noise everywhere), so that each direction varies one code; else a square grid."""
+    """The main preview: a scatter image for point data; for a conditional generator one row
+    per class (the same noise down each column), laid out in `grid_columns`; for InfoGAN one
+    row per categorical value, with the first continuous code going from -1 to 1 along each
+    row (the same noise everywhere), so that each direction varies one code; else a square
+    grid."""
     n = self.config.train.grid_size
     if len(self.image_shape) == 1:
       points = self.sample(state, key, max(n, 2500))
