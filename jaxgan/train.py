@@ -363,7 +363,7 @@ def run(config, workdir: str) -> Optional[dict]:
   Raises UserError subclasses (exit 2 in launch.py) for bad input, NonFiniteError when the
   guard stops training.
   """
-  config_lib.validate(config)
+  config_lib.validate(config)   # before the workdir is touched (Run validates for its other users)
   with _Preemption() as preemption:
     return _run(config, workdir, preemption)
 
@@ -458,7 +458,8 @@ def _train(run_: Run, workdir, preemption, checkpoints) -> Optional[dict]:
       sample_due = _due(step, cfg.sample_every_steps, num_steps)
       eval_due = evaluator is not None and _due(step, config.eval.every_steps, num_steps)
       checkpoint_due = _due(step, cfg.checkpoint_every_steps, num_steps) or stopping
-      if not (log_due or sample_due or eval_due or checkpoint_due):
+      # The guard is read at every phase's end too: its quantity names are the phase's own.
+      if not (log_due or sample_due or eval_due or checkpoint_due or step == span.end):
         continue
       guard_host = parallel.fetch(guard)   # syncs: the host only looks at finished steps
       run_.guard.check(guard_host, last_checkpoint, checkpoints.directory)
