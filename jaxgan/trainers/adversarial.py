@@ -23,10 +23,9 @@ the generator. D_1 equals the update the discriminator really takes. k = 0 is th
 alternating step, where G sees the updated discriminator as a constant.
 """
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
