@@ -51,6 +51,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Train steps per compiled dispatch (lax.scan). 0 chooses per backend: a rolled scan over
   # conv steps is far slower than single steps on XLA:CPU, and pays on GPU/TPU.
   config.loop.steps_per_dispatch = 0
+  # JAX's persistent compilation cache: a second run, or a resume after preemption, loads the
+  # compiled programs instead of compiling them again. '' turns it off.
+  config.loop.compilation_cache = '~/.cache/jaxgan/xla'
 
   # Evaluators by name (jaxgan/metrics): 'sample_quality' scores generated samples against the
   # held-out split (data.eval_split) in the features of the project's digit network or of

@@ -54,6 +54,24 @@ def check_workdir(workdir: str) -> None:
                        'you can write to') from None
 
 
+def enable_compilation_cache(path: str) -> None:
+  """Points JAX's persistent compilation cache at `path` ('' leaves it off). Every program is
+  cached, however quickly it compiled: on CPU most compile in under JAX's default 1 s
+  threshold, and together they are most of a short run's start-up."""
+  if not path:
+    return
+  path = os.path.abspath(os.path.expanduser(path))
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise WorkdirError(f'loop.compilation_cache={path!r} cannot be created: {e.strerror or e}; '
+                       'pass a writable folder or --config.loop.compilation_cache= to turn the '
+                       'cache off') from None
+  jax.config.update('jax_compilation_cache_dir', path)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', 0)
+
+
 def default_steps_per_dispatch(backend: str) -> int:
   # Measured: on XLA:CPU a rolled lax.scan over conv train steps ran far slower than one step
   # per dispatch, and per-dispatch overhead is small next to a CPU step. Accelerators gain
@@ -268,6 +286,7 @@ class Run:
   def __init__(self, config, mesh=None):
     config_lib.validate(config)
     self.config = config
+    enable_compilation_cache(config.loop.compilation_cache)
     self.mesh = mesh if mesh is not None else parallel.make_mesh()
     parallel.check_batch_divides(config.train.batch_size, self.mesh)
     self.source = make_source(config)

@@ -168,3 +168,25 @@ def test_a_batch_that_does_not_divide_over_the_devices_is_rejected(data_dir, tmp
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       'error: train.batch_size=12 does not divide over 8 devices; use a multiple of 8')
+
+
+def test_a_second_run_loads_its_programs_from_the_compilation_cache(data_dir, tmp_path):
+  config = tiny_dcgan(data_dir, num_steps=4, checkpoint_every_steps=4, sample_every_steps=4,
+                      log_every_steps=4)
+  cache = tmp_path / 'xla_cache'
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  runs = []
+  for name, cache_flag in (('first', str(cache)), ('second', str(cache)), ('uncached', '')):
+    workdir = tmp_path / name
+    result = subprocess.run([sys.executable, 'launch.py'] + _launch_args(config, workdir) +
+                            [f'--config.loop.compilation_cache={cache_flag}'], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs.append(read_checkpoint(str(workdir / 'checkpoints'), 4))
+    if name == 'first':
+      entries = sorted(os.listdir(cache))
+      assert any(e.startswith('jit_train_chunk') for e in entries), entries
+  assert sorted(os.listdir(cache)) == entries       # the second run compiled nothing new
+  for run in runs[1:]:                              # and cached programs compute the same
+    assert run.keys() == runs[0].keys()
+    assert all(np.array_equal(run[k], runs[0][k]) for k in run)
