@@ -11,8 +11,13 @@ times:
   jax (1/dispatch)    the jitted jaxgan step (adversarial.py), one step per call, with the
                       in-memory shuffling and slicing of jaxgan/train.py inside the program
   jax (K/dispatch)    K steps per call under lax.scan (config.loop.steps_per_dispatch = K)
-  torch eager         the original's iteration (benchmarks/torch_originals/steps.py)
-  torch.compile       the same with both nets wrapped in torch.compile (inductor)
+  torch eager         the original's iteration (benchmarks/torch_originals/steps.py; for the
+                      VAE, family 'vae', pytorch/examples vae/main.py's: torch_originals/vae.py)
+  torch.compile       the same with both nets (the VAE's one net) wrapped in torch.compile (inductor)
+
+The VAE row times jaxgan's loop step (the same JaxRunner) against the tutorial's eager step on
+batches of 128 offline digits as intensities in [0, 1] (configs/vae.py's 'grey' data mode).
+The end-to-end comparison (--e2e_steps: samples a generator and scores FD-digits) is GAN-only.
 
 Repeats are interleaved (every variant once per round, the order rotating), so load from other
 processes hits all variants alike; each round yields a ratio to PyTorch eager measured side by
@@ -89,19 +94,31 @@ class TorchRunner:
 
   def setup(self):
     import torch
-    from benchmarks.torch_originals.steps import TorchGAN
     from jaxgan.data import load_dataset
     config = self.pair.config(*self.overrides)
     dataset = load_dataset(config.data)
     images, _ = dataset.arrays(config.data.train_split)
     torch.manual_seed(config.seed)
-    self.images = torch.from_numpy(
-        images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0).to(self.device)
     self.batch_size, self.latent_dim = config.train.batch_size, config.model.latent_dim
-    self.d_steps = config.train.d_steps
-    self.gan = TorchGAN(config, dataset.info.image_shape, original=True).to(self.device).train()
+    if self.pair.family == 'vae':
+      from benchmarks.torch_originals.vae import TorchVAETrainer
+      if config.vae.data_mode != 'grey':
+        raise NotImplementedError(f'the tutorial VAE trains on intensities (vae.data_mode=grey), '
+                                  f'not {config.vae.data_mode!r}')
+      # The tutorial's inputs: intensities in [0, 1] (jaxgan's grey targets, (x + 1) / 2).
+      self.images = torch.from_numpy(
+          images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0).to(self.device)
+      self.d_steps = 1
+      self.model = TorchVAETrainer(config, dataset.info.image_shape,
+                                   original=True).to(self.device).train()
+    else:
+      from benchmarks.torch_originals.steps import TorchGAN
+      self.images = torch.from_numpy(
+          images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0).to(self.device)
+      self.d_steps = config.train.d_steps
+      self.model = TorchGAN(config, dataset.info.image_shape, original=True).to(self.device).train()
     if self.compiled:
-      self.gan.compile()
+      self.model.compile()
     self.order, self.position = torch.randperm(len(self.images), device=self.device), 0
     start = time.perf_counter()
     self.run(3)
@@ -118,11 +135,15 @@ class TorchRunner:
   def run(self, n):
     import torch
     start = time.perf_counter()
-    for _ in range(n):
-      reals = [self._batch() for _ in range(self.d_steps)]
-      noises = [torch.randn(self.batch_size, self.latent_dim, device=self.device)
-                for _ in range(self.d_steps)]
-      self.gan.step(reals, noises)
+    if self.pair.family == 'vae':
+      for _ in range(n):   # the tutorial's iteration; it draws its eps inside (randn_like)
+        self.model.step(self._batch())
+    else:
+      for _ in range(n):
+        reals = [self._batch() for _ in range(self.d_steps)]
+        noises = [torch.randn(self.batch_size, self.latent_dim, device=self.device)
+                  for _ in range(self.d_steps)]
+        self.model.step(reals, noises)
     _synchronize(self.device)   # CUDA runs asynchronously; count the work, not the launches
     return time.perf_counter() - start, n
 
@@ -361,7 +382,8 @@ def markdown(report):
            f'({m.get("torch_device", "cpu")}, {m["torch_threads"]} threads); '
            f'XLA_FLAGS={m["xla_flags"] or "(none)"}; {m["date"]}.', '',
            f'Command: `{report["command"]}`', '',
-           'Train steps per second at batch 64 (median of interleaved rounds) and the median '
+           "Train steps per second at each config's batch size (the GANs 64, the VAE 128; "
+           'median of interleaved rounds) and the median '
            'of the per-round ratios to PyTorch eager; compile/warm-up time apart.', '',
            '| model | variant | steps/s | x torch eager | compile/warm-up s |',
            '|---|---|---:|---:|---:|']
@@ -384,6 +406,9 @@ def markdown(report):
               '| model | steps | jaxgan wall s | PyTorch wall s | speed-up | jaxgan FD-digits | PyTorch FD-digits |',
               '|---|---:|---:|---:|---:|---:|---:|']
     for e in report['end_to_end']:
+      if 'skipped' in e:
+        lines.append(f'| {e["model"]} | | skipped: {e["skipped"]} | | | | |')
+        continue
       if 'jax_error' in e:
         lines.append(f'| {e["model"]} | {e["steps"]} | failed | | | | |')
         continue
@@ -419,7 +444,7 @@ def parse_args(argv):
   p.add_argument('--models', default=','.join(MODELS), help='comma-separated, from: ' + ', '.join(MODELS))
   p.add_argument('--repeats', type=int, default=5, help='interleaved rounds')
   p.add_argument('--default_steps', type=int, default=20, help='steps per variant per round')
-  p.add_argument('--steps', default='gan=200,bn_gan=60,dcgan28=40,dcgan64=6,wgan=10,wgan_gp=8',
+  p.add_argument('--steps', default='gan=200,bn_gan=60,dcgan28=40,dcgan64=6,wgan=10,wgan_gp=8,vae=200',
                  help='per-model steps per round, e.g. gan=200,dcgan64=6')
   p.add_argument('--per_dispatch', default='1,10', help='jaxgan steps per dispatch to time')
   p.add_argument('--scan_models', default='gan',
@@ -478,6 +503,12 @@ def main(argv=None):
     report['speed'].append(bench_model(MODELS[name], data_dir, args, log))
   if args.e2e_steps:
     for name in args.e2e_models:
+      if MODELS[name].family != 'adversarial':
+        reason = (f'{MODELS[name].family} model: the end-to-end comparison samples a GAN '
+                  'generator and scores FD-digits')
+        log(f'  e2e {name}: skipped ({reason})')
+        report['end_to_end'].append({'model': name, 'steps': args.e2e_steps, 'skipped': reason})
+        continue
       report['end_to_end'].append(end_to_end(MODELS[name], data_dir, args.e2e_steps,
                                              args.e2e_samples, log, args.torch_device))
   if args.epochs:

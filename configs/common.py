@@ -42,6 +42,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.grid_size = 64        # images in each preview (samples/step_<N>.png and beside it)
   config.train.progress_bar = 'auto' # 'auto' (when stderr is a terminal) | 'yes' | 'no'
+  # 'bfloat16' computes activations and matrix products in bfloat16 with float32 parameters,
+  # optimizer states and losses: the setting for TPUs and recent GPUs (CPUs gain nothing).
+  config.train.compute_dtype = 'float32'
   # NaN/Inf in a loss or in the updated state, detected inside the compiled step: 'stop' (exit 2,
   # naming the step and the quantity; the last checkpoint is kept) | 'skip' (drop that update,
   # count it as the skipped_updates metric) | 'off' (no check).

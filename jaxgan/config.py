@@ -132,6 +132,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   int_field(config, 'train.grid_size', 1)
   choice(config, 'train.progress_bar', ('auto', 'yes', 'no'))
   choice(config, 'train.on_nonfinite', ('stop', 'skip', 'off'))
+  from jaxgan.trainers.players import COMPUTE_DTYPES
+  choice(config, 'train.compute_dtype', COMPUTE_DTYPES)
   int_field(config, 'loop.steps_per_dispatch', 0)
   int_field(config, 'eval.every_steps', 0)
   from jaxgan import data, metrics, trainers

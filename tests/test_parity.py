@@ -385,6 +385,8 @@ def test_batch_norm_is_pytorch_batch_norm(shape):
 def test_every_model_pair_builds_from_its_config():
   """The registry of pairs stays in step with the configs and the PyTorch builders."""
   for name, pair in MODELS.items():
+    if pair.family != 'adversarial':
+      continue  # the VAE pair is built in tests/test_vae_parity.py
     config = pair.config()
     shape = image_shape_of(config)
     TorchGAN(config, shape, original=True)

@@ -1,7 +1,10 @@
 """PyTorch originals of the jaxgan models, for parity tests and the speed harness.
 
 `MODELS` lists the model pairs that are compared: a jaxgan config (file plus overrides) whose
-generator/discriminator names have PyTorch builders in `nets.GENERATORS` / `nets.DISCRIMINATORS`.
+generator/discriminator names have PyTorch builders in `nets.GENERATORS` / `nets.DISCRIMINATORS`
+(family 'adversarial', trained by `steps.TorchGAN`), or, for family 'vae', the tutorial VAE
+(`vae.TorchVAE`, trained by `vae.TorchVAETrainer`). Code that drives GAN pairs (the GAN parity
+tests, the end-to-end comparison of benchmarks/speed.py) selects `family == 'adversarial'`.
 To add a model: write its PyTorch modules in `nets.py` (layers in forward order, the original's
 names), register the builders under the jaxgan registry names, add its loss to
 `steps.OBJECTIVES` if new, and append a `ModelPair` here. `jaxgan.porting` maps the weights by
@@ -22,6 +25,7 @@ class ModelPair:
   config_file: str                      # relative to the repository root
   overrides: Tuple[str, ...] = ()       # `field=value`, as on the launch.py command line
   description: str = ''
+  family: str = 'adversarial'           # 'adversarial' (steps.TorchGAN) | 'vae' (vae.TorchVAETrainer)
 
   def config(self, *extra_overrides: str):
     from jaxgan import config as config_lib
@@ -38,6 +42,8 @@ MODELS: Dict[str, ModelPair] = {m.name: m for m in [
               'DCGAN (pytorch/examples), 64x64 (the original size)'),
     ModelPair('wgan', 'configs/wgan.py', (), 'WGAN: DCGAN nets, weight clipping, RMSprop, 5 critic steps, 28x28'),
     ModelPair('wgan_gp', 'configs/wgan_gp.py', (), 'WGAN-GP: DCGAN nets (critic without BN), 5 critic steps, 28x28'),
+    ModelPair('vae', 'configs/vae.py', (), 'tutorial MLP VAE (pytorch/examples), 784-400-20',
+              family='vae'),
 ]}
 
 

@@ -202,8 +202,8 @@ class BatchNorm(nn.Module):
     bias = self.param('bias', self.bias_init, (features,), jnp.float32)
     running_mean = self.variable('batch_stats', 'mean', jnp.zeros, (features,), jnp.float32)
     running_var = self.variable('batch_stats', 'var', jnp.ones, (features,), jnp.float32)
-    if self.use_running_average:
-      mean, var = running_mean.value, running_var.value
+    if self.use_running_average:   # statistics are kept in float32; compute in x's dtype
+      mean, var = running_mean.value.astype(x.dtype), running_var.value.astype(x.dtype)
     else:
       axes = tuple(range(x.ndim - 1))
       mean = x.mean(axes)

@@ -34,7 +34,8 @@ from jaxgan import architectures, objectives, optimizers, regularizers
 from jaxgan.config_checks import choice, float_field, get, int_field, require, widths
 from jaxgan.optimizers import make_optimizer
 from jaxgan.trainers import TRAINERS, Phase, Trainer
-from jaxgan.trainers.players import Player, apply_net, init_player  # noqa: F401  (Player: also for importers)
+from jaxgan.trainers.players import (  # noqa: F401  (Player: also for importers)
+    Player, apply_net, init_player, with_compute_dtype)
 
 
 @flax.struct.dataclass
@@ -155,11 +156,13 @@ class AdversarialTrainer(Trainer):
     self.categories, self.continuous = int(info.categories), int(info.continuous)
     self.q_outputs = self.categories + self.continuous
     self.pack_size = int(model.pack)
-    self.generator = architectures.make_generator(model, self.image_shape, self.num_classes)
+    compute_dtype = config.train.compute_dtype
+    self.generator = with_compute_dtype(
+        architectures.make_generator(model, self.image_shape, self.num_classes), compute_dtype)
     packed_shape = self.image_shape[:-1] + (self.image_shape[-1] * self.pack_size,)
-    self.discriminator = architectures.make_discriminator(
+    self.discriminator = with_compute_dtype(architectures.make_discriminator(
         _with_conv_choice(model, config.regularizer.name), packed_shape, self.num_classes,
-        q_outputs=self.q_outputs)
+        q_outputs=self.q_outputs), compute_dtype)
     self.objective = objectives.get(config.objective)
     self.penalty = regularizers.get_penalty(config.regularizer.name)
     self.penalty_weight = float(config.regularizer.weight)

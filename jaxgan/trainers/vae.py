@@ -25,7 +25,7 @@ from jaxgan.architectures.vae import VAES, make_vae
 from jaxgan.config_checks import choice, float_field, int_field, widths
 from jaxgan.optimizers import make_optimizer
 from jaxgan.trainers import TRAINERS, Trainer
-from jaxgan.trainers.players import Player, apply_net, init_player
+from jaxgan.trainers.players import Player, apply_net, init_player, with_compute_dtype
 
 DATA_MODES = ('grey', 'dynamic', 'static')
 # Importance samples per chunk in log_likelihood (bounds memory for k = 5000).
@@ -56,7 +56,8 @@ class VAETrainer(Trainer):
 
   def __init__(self, config, data_info):
     self.config = config
-    self.module = make_vae(config.model, tuple(data_info.image_shape))
+    self.module = with_compute_dtype(make_vae(config.model, tuple(data_info.image_shape)),
+                                     config.train.compute_dtype)
     self.latent_dim = int(config.model.latent_dim)
     self.beta = float(config.vae.beta)
     self.data_mode = config.vae.data_mode
