@@ -52,21 +52,40 @@ RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 # Runners: setup() compiles/warms up and returns its time; run(n) trains n steps, returns seconds.
 
 class JaxRunner:
+  """jaxgan's training step. mode 'loop' is the loop's own compiled chunk (jaxgan/train.py:
+  guard, metrics and the in-memory data path included), built as launch.py builds it; the
+  ablation modes take pieces away: 'fixed_batch' the loop's guarded step on one batch already
+  on the device (no shuffling or slicing), 'bare' the trainer's step alone on that batch (no
+  guard either). `overrides` change the config (e.g. train.on_nonfinite=off)."""
 
-  def __init__(self, pair, data_dir, per_dispatch=1, overrides=()):
-    self.pair, self.per_dispatch = pair, per_dispatch
-    self.name = f'jax ({per_dispatch}/dispatch)'
+  def __init__(self, pair, data_dir, per_dispatch=1, overrides=(), mode='loop', name=''):
+    self.pair, self.per_dispatch, self.mode = pair, per_dispatch, mode
+    self.name = name or f'jax ({per_dispatch}/dispatch)'
     self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',)
 
   def setup(self):
     from jaxgan import train
-    # The loop's own compiled chunk (jaxgan/train.py: guard, metrics and the in-memory data
-    # path included), built as launch.py builds it.
     run = train.build(self.pair.config(*self.overrides))
     assert run.batches.in_memory
     span = run.spans[0]
-    self.chunk = run.chunk(span)
-    self.data = run.batches.device_data
+    if self.mode == 'loop':
+      self.chunk = run.chunk(span)
+      self.data = run.batches.device_data
+    else:
+      batch = run.batches.batch_at(run.batches.device_data, 0, 0, span.batches_per_step)
+      step_fn = run.guarded_step(span) if self.mode == 'fixed_batch' else None
+      bare = run.trainer.make_step(span.index)
+      train_key = run.train_key
+
+      def fixed(state, guard, batch, num_steps):
+        del num_steps  # one step per dispatch
+        key = jax.random.fold_in(train_key, state.step)
+        if step_fn is not None:
+          return step_fn(state, guard, batch, key)
+        state, metrics = bare(state, batch, key)
+        return state, guard, metrics
+      self.chunk = jax.jit(fixed, static_argnums=3, donate_argnums=(0, 1))
+      self.data = batch
     start = time.perf_counter()
     self.state, self.guard = run.init_state(), run.initial_guard()
     self.state, self.guard, metrics = self.chunk(self.state, self.guard, self.data, self.per_dispatch)
@@ -188,6 +207,12 @@ def bench_model(pair, data_dir, args, log):
   for k in args.per_dispatch if pair.name in args.scan_models else ():
     if k > 1:
       variants.append(JaxRunner(pair, data_dir, k))
+  if pair.name in args.ablation_models:
+    variants += [
+        JaxRunner(pair, data_dir, overrides=('train.on_nonfinite=off',), name='jax: guard off'),
+        JaxRunner(pair, data_dir, mode='fixed_batch', name='jax: one fixed batch'),
+        JaxRunner(pair, data_dir, mode='bare', name='jax: bare step, fixed batch'),
+    ]
   variants.append(TorchRunner(pair, data_dir, compiled=False, device=args.torch_device))
   if args.torch_compile:
     variants.append(TorchRunner(pair, data_dir, compiled=True, device=args.torch_device))
@@ -451,6 +476,9 @@ def parse_args(argv):
                  help='models timed with several steps per dispatch too (on XLA:CPU a rolled '
                       'scan over conv steps runs about 10x slower: minutes per round, no news)')
   p.add_argument('--no_torch_compile', dest='torch_compile', action='store_false')
+  p.add_argument('--ablation_models', default='',
+                 help='models also timed with pieces of the loop taken away (the guard; the '
+                      'data slicing; both), to cost each, e.g. gan,dcgan28')
   p.add_argument('--e2e_steps', type=int, default=0, help='also run the end-to-end comparison')
   p.add_argument('--e2e_models', default='gan,dcgan28')
   p.add_argument('--e2e_samples', type=int, default=2000)
@@ -475,6 +503,7 @@ def parse_args(argv):
   args.steps = {k: int(v) for k, v in (item.split('=') for item in args.steps.split(',') if item)}
   args.per_dispatch = [int(k) for k in args.per_dispatch.split(',') if k]
   args.scan_models = [m for m in args.scan_models.split(',') if m]
+  args.ablation_models = [m for m in args.ablation_models.split(',') if m]
   args.e2e_models = [m for m in args.e2e_models.split(',') if m]
   if args.epoch_model not in MODELS:
     p.error(f'unknown --epoch_model {args.epoch_model!r}; choose from {", ".join(MODELS)}')
