@@ -6,9 +6,10 @@ Multi-host: run the same command on every host, adding
 JAX find them (Cloud TPU pod slices, SLURM, Open MPI, Kubernetes). See docs/reliability.md.
 
 Exit status: 0 done (or stopped cleanly by SIGTERM/SIGINT after checkpointing); 2 bad input
-(config, data, workdir, checkpoints) or training stopped on NaN/Inf, with one line on stderr
-saying what and how to fix it; 130 a second SIGINT/SIGTERM cut the stop short; anything else
-is a bug.
+(config, data, workdir, checkpoints), training stopped on NaN/Inf, or a fault of the machine
+(disk full, workdir read-only or removed, memory exhausted: jaxgan.errors.ResourceError), with
+one line on stderr saying what and how to fix it; 130 a second SIGINT/SIGTERM cut the stop
+short; anything else is a bug.
 """
 import argparse
 import sys

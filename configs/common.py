@@ -42,6 +42,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3
   config.train.grid_size = 64        # images in each preview (samples/step_<N>.png and beside it)
   config.train.progress_bar = 'auto' # 'auto' (when stderr is a terminal) | 'yes' | 'no'
+  # Memory one device may use, in MB (2**20 bytes): each compiled program (init, the training
+  # step) is checked against it before it first runs, and a run that cannot fit stops with the
+  # figures (exit 2). 0: the device's own capacity (an accelerator's allocator limit; on CPU
+  # the RAM available when the program is compiled).
+  config.train.memory_limit_mb = 0
   # 'bfloat16' computes activations and matrix products in bfloat16 with float32 parameters,
   # optimizer states and losses: the setting for TPUs and recent GPUs (CPUs gain nothing).
   config.train.compute_dtype = 'float32'

@@ -15,12 +15,21 @@ What can go wrong, and what happens:
   CheckpointError says so and nothing is changed.
 - A checkpoint from a different config (other shapes): a ConfigError says so before anything
   is restored or changed.
+- A full disk, or a workdir made read-only or removed, during a save: Orbax's writer threads
+  fail; the failure surfaces at the next `save` or at `close` (which join those threads first)
+  and the loop reports it in one line (jaxgan/train.py). The partial save is a `*-tmp-*`
+  folder, removed at the next start; every committed step is left as it was. What Orbax's
+  threads log about such a failure (absl and asyncio ERROR records with tracebacks, the same
+  error over and over, then the knock-on `Event loop is closed`) is kept off stderr by
+  `quiet_disk_faults`; every other log record passes.
 
 Each step folder holds two Orbax items: `default` (the train state, as before) and `loop`
 (JSON: the digest of the state and loop counters such as `skipped_updates`). Checkpoints
 without `loop` (older runs) restore without the checksum check.
 """
+import errno
 import json
+import logging
 import os
 import shutil
 import sys
@@ -32,7 +41,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan import parallel
-from jaxgan.errors import CheckpointError, ConfigError, WorkdirError
+from jaxgan.errors import CheckpointError, ConfigError, WorkdirError, disk_fault
 
 def _stop_orbax_raw_byte_telemetry():
   """Works around a leak: tensorstore 0.1.86's `experimental_collect_matching_metrics` never
@@ -119,8 +128,89 @@ def _stop_kvstore_spec_json_leak():
   tensorstore_utils.ts = TensorstoreForOrbax()
 
 
+def _drain_failed_orbax_event_loops():
+  """Works around a burst of `RuntimeError: Event loop is closed` tracebacks after a failed
+  save (a full disk: dozens of them, printed straight to stderr from TensorStore's threads).
+  Orbax runs each save coroutine in a fresh event loop and closes it as soon as the coroutine
+  raises, while the writes it gathered are still running; each of those, on finishing, calls
+  back into the closed loop. Here the loop is kept open until its remaining tasks have
+  finished (they fail quickly on a full disk; at most 60 s), and only when the coroutine
+  failed: a good save is not touched.
+  """
+  try:
+    from orbax.checkpoint._src import asyncio_utils
+  except ImportError:
+    return
+  if not callable(getattr(asyncio_utils, '_run_sync_via_new_loop', None)):
+    return  # another Orbax layout: nothing to patch
+  import asyncio
+
+  def run_sync_via_new_loop(coro):
+    loop = asyncio.new_event_loop()
+    try:
+      asyncio.set_event_loop(loop)
+      try:
+        return loop.run_until_complete(coro)
+      except BaseException:
+        try:
+          pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+          if pending:   # bounded: a write that never ends must not hang the error path
+            done, _ = loop.run_until_complete(asyncio.wait(pending, timeout=60))
+            for task in done:   # retrieved: the coroutine's own error is the one raised
+              if not task.cancelled():
+                task.exception()
+        except BaseException:  # draining is best effort; the coroutine's error is the one
+          pass
+        raise
+    finally:
+      asyncio.set_event_loop(None)
+      loop.close()
+
+  asyncio_utils._run_sync_via_new_loop = run_sync_via_new_loop
+
+
 _stop_orbax_raw_byte_telemetry()
 _stop_kvstore_spec_json_leak()
+_drain_failed_orbax_event_loops()
+
+
+class _DiskFaultLogFilter(logging.Filter):
+  """Drops the log records that a save failing on a full disk, or a read-only or vanished
+  folder, makes Orbax's threads (logger `absl`) and asyncio (`Future exception was never
+  retrieved`, at exit) write to stderr: records whose exception or text is such a fault, and,
+  once one was seen, Orbax's later ERROR records (the knock-on failures of the same save).
+  The loop raises the fault itself, once, as one line."""
+
+  def __init__(self):
+    super().__init__()
+    self.seen = False
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno < logging.WARNING:
+      return True
+    exc = record.exc_info[1] if record.exc_info else None
+    try:
+      text = record.getMessage()
+    except Exception:  # a malformed record: let logging report it
+      return True
+    if (exc is not None and disk_fault(exc)) or disk_fault(Exception(text)):
+      self.seen = True
+      return False
+    from_orbax = f'{os.sep}orbax{os.sep}' in (record.pathname or '') or record.name == 'asyncio'
+    return not (self.seen and from_orbax and record.levelno >= logging.ERROR)
+
+
+_DISK_FAULT_FILTER = _DiskFaultLogFilter()
+
+
+def quiet_disk_faults() -> None:
+  """Installs (once) the filter above on the loggers Orbax's threads write through, and
+  forgets faults seen by an earlier run in this process."""
+  _DISK_FAULT_FILTER.seen = False
+  for name in ('absl', 'asyncio'):
+    logger = logging.getLogger(name)
+    if _DISK_FAULT_FILTER not in logger.filters:
+      logger.addFilter(_DISK_FAULT_FILTER)
 
 STATE_ITEM, LOOP_ITEM = 'default', 'loop'
 TRASH = 'deleted'   # old steps are renamed in here, then removed
@@ -181,6 +271,12 @@ class Checkpoints:
                                              cleanup_tmp_directories=True,
                                              todelete_subdir=TRASH))
     self.loop_info: Dict[str, Any] = {}   # the `loop` item of the step restore_latest returned
+    quiet_disk_faults()
+    try:
+      stat = os.stat(self.directory)
+      self._directory_id = (stat.st_dev, stat.st_ino)
+    except OSError:  # not visible here (yet): nothing to compare with
+      self._directory_id = None
     self._empty_trash()
 
   def steps(self):
@@ -299,6 +395,7 @@ class Checkpoints:
     """Starts an async save of `state` at `step`; False if that step is already saved."""
     if step in self.manager.all_steps():
       return False
+    self._check_directory()
     loop = {'format': FORMAT, 'step': int(step), **(loop_info or {}),
             'digest': state_digest(state)}
     self.manager.wait_until_finished()  # the previous save and its deletions are done
@@ -308,7 +405,49 @@ class Checkpoints:
         LOOP_ITEM: ocp.args.JsonSave(json.loads(json.dumps(loop)))}), force=True)
     return True
 
-  def close(self) -> None:
+  def _check_directory(self) -> None:
+    """FileNotFoundError if the checkpoint folder is gone or is not the one this run opened
+    (Orbax would make it again and save into it, with the run's earlier steps lost)."""
+    if self._directory_id is None:
+      return
+    try:
+      stat = os.stat(self.directory)
+      same = (stat.st_dev, stat.st_ino) == self._directory_id
+    except FileNotFoundError:
+      same = False
+    if not same:
+      raise FileNotFoundError(errno.ENOENT, 'the checkpoint folder was removed during the run',
+                              self.directory)
+
+  def wait(self) -> None:
+    """Blocks until the save in flight is written; raises its failure (e.g. a full disk)."""
     self.manager.wait_until_finished()
+
+  def close(self, quiet: bool = False) -> None:
+    """Waits for the save in flight (joining Orbax's writer threads), then closes the manager.
+
+    A save that failed in the background raises here, unless `quiet` (on the way out of
+    another error, which is the one to report): then every thread is still joined and the
+    manager's parts closed, and the failure is dropped. Orbax re-raises a failed save at each
+    wait (and `manager.close()` waits first), so after a failure the parts are closed one by
+    one.
+    """
+    try:
+      self.manager.wait_until_finished()
+    except Exception as e:  # the failed save: its threads have all ended (joined) by now
+      self._close_after_failed_save()
+      if quiet:
+        return
+      raise e
     self._empty_trash()
     self.manager.close()
+
+  def _close_after_failed_save(self) -> None:
+    for name in ('_checkpointer', '_non_blocking_metadata_store', '_blocking_metadata_store',
+                 '_checkpoint_deleter'):
+      part = getattr(self.manager, name, None)
+      try:
+        if part is not None:
+          part.close()
+      except Exception:  # the same failure again, or a part already closed
+        pass

@@ -131,6 +131,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   int_field(config, 'train.keep_checkpoints', 1)
   int_field(config, 'train.grid_size', 1)
   choice(config, 'train.progress_bar', ('auto', 'yes', 'no'))
+  int_field(config, 'train.memory_limit_mb', 0)
   choice(config, 'train.on_nonfinite', ('stop', 'skip', 'off'))
   from jaxgan.trainers.players import COMPUTE_DTYPES
   choice(config, 'train.compute_dtype', COMPUTE_DTYPES)

@@ -1,8 +1,20 @@
 """What a user sees of a run: metrics.jsonl, TensorBoard event files, a progress bar or log
-lines, and sample grids as PNG. Only process 0 writes."""
+lines, and sample grids as PNG. Only process 0 writes.
+
+Every write happens in the calling thread, so a full disk or a read-only or vanished workdir
+raises OSError right there (the loop reports it in one line, jaxgan/train.py): TensorBoard
+events go through `EventFile`, not tensorboardX's SummaryWriter, whose writer thread died on
+a full disk (printing a traceback) and whose queue then blocked later writes. Before each
+write the workdir is checked to be the folder the run started in, so a workdir removed under
+the run is reported instead of being silently made again by the next write.
+"""
+import contextlib
+import errno
 import json
 import math
 import os
+import socket
+import struct
 import sys
 import time
 from typing import Dict, Optional
@@ -31,6 +43,59 @@ def save_png(path: str, grid: np.ndarray) -> None:
   Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path)
 
 
+@contextlib.contextmanager
+def _writing(path: str):
+  """Names `path` in an OSError that does not (a failed write or flush of an open file)."""
+  try:
+    yield
+  except OSError as e:
+    if e.filename is None:
+      raise OSError(e.errno, e.strerror or str(e), path) from e
+    raise
+
+
+class EventFile:
+  """A TensorBoard event file (events.out.tfevents.*), written synchronously: the records
+  tensorboardX's SummaryWriter writes (with its purge_step marker, so TensorBoard hides events
+  of steps a resumed run redoes), framed the same way, flushed to the OS after each call."""
+
+  def __init__(self, logdir: str, purge_step: Optional[int] = None):
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+    self._event, self._session_log = Event, SessionLog
+    os.makedirs(logdir, exist_ok=True)
+    name = (f'events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}')
+    self.path = os.path.join(logdir, name)
+    self._file = open(self.path, 'ab')   # appending: a second run within the same second adds to it
+    self._write(Event(wall_time=time.time(), file_version='brain.Event:2'))
+    if purge_step is not None:
+      self._write(Event(wall_time=time.time(), step=purge_step,
+                        session_log=SessionLog(status=SessionLog.START)))
+    self._file.flush()
+
+  def _write(self, event) -> None:
+    from tensorboardX.record_writer import masked_crc32c
+    data = event.SerializeToString()
+    header = struct.pack('Q', len(data))
+    self._file.write(header + struct.pack('I', masked_crc32c(header)) + data +
+                     struct.pack('I', masked_crc32c(data)))
+
+  def add_scalars(self, step: int, values: Dict[str, float]) -> None:
+    from tensorboardX.summary import scalar
+    for name, value in values.items():
+      self._write(self._event(wall_time=time.time(), step=int(step),
+                              summary=scalar(name, float(value))))
+    self._file.flush()
+
+  def add_image(self, name: str, grid: np.ndarray, step: int) -> None:
+    from tensorboardX.summary import image
+    self._write(self._event(wall_time=time.time(), step=int(step),
+                            summary=image(name, grid, dataformats='HWC')))
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
 class Reporter:
   """Writes metrics.jsonl and TensorBoard events, and shows progress."""
 
@@ -42,12 +107,18 @@ class Reporter:
     self.metrics_path = os.path.join(workdir, 'metrics.jsonl')
     self._bar = None
     self._tb = None
+    self._jsonl = None
     if not is_writer:
       return
+    stat = os.stat(workdir)
+    self._workdir_id = (stat.st_dev, stat.st_ino)
     self._drop_records_after(start_step)
     self._jsonl = open(self.metrics_path, 'a')
-    from tensorboardX import SummaryWriter
-    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'), purge_step=start_step + 1)
+    try:
+      self._tb = EventFile(os.path.join(workdir, 'tensorboard'), purge_step=start_step + 1)
+    except BaseException:
+      self._jsonl.close()
+      raise
     use_bar = progress_bar == 'yes' or (progress_bar == 'auto' and sys.stderr.isatty())
     if use_bar:
       from tqdm import tqdm
@@ -70,14 +141,27 @@ class Reporter:
       f.writelines(kept)
     os.replace(self.metrics_path + '.tmp', self.metrics_path)
 
+  def _check_workdir(self) -> None:
+    """FileNotFoundError if the workdir is gone, or is not the folder the run started in."""
+    try:
+      stat = os.stat(self.workdir)
+      same = (stat.st_dev, stat.st_ino) == self._workdir_id
+    except FileNotFoundError:
+      same = False
+    if not same:
+      raise FileNotFoundError(errno.ENOENT, 'the workdir was removed during the run',
+                              self.workdir)
+
   def write(self, step: int, metrics: Dict[str, float]) -> None:
     if not self.is_writer:
       return
+    self._check_workdir()
     record = {'step': int(step), **{k: float(v) for k, v in metrics.items()}}
-    self._jsonl.write(json.dumps(record) + '\n')
-    self._jsonl.flush()
-    for name, value in metrics.items():
-      self._tb.add_scalar(name, float(value), int(step))
+    with _writing(self.metrics_path):
+      self._jsonl.write(json.dumps(record) + '\n')
+      self._jsonl.flush()
+    with _writing(self._tb.path):
+      self._tb.add_scalars(step, metrics)
 
   def preview(self, step: int, name: str, images: np.ndarray) -> None:
     """A trainer's preview: [N, H, W, C] (a square grid) or [rows, cols, H, W, C] images in
@@ -85,6 +169,7 @@ class Reporter:
     to TensorBoard under `name`."""
     if not self.is_writer:
       return
+    self._check_workdir()
     images = np.asarray(images)
     columns = None
     if images.ndim == 5:
@@ -95,8 +180,11 @@ class Reporter:
                        '[N, H, W, C] or [rows, cols, H, W, C]')
     grid = image_grid(images, columns)
     filename = f'step_{step}.png' if name == 'samples' else f'{name}_step_{step}.png'
-    save_png(os.path.join(self.workdir, 'samples', filename), grid)
-    self._tb.add_image(name, grid, int(step), dataformats='HWC')
+    path = os.path.join(self.workdir, 'samples', filename)
+    with _writing(path):
+      save_png(path, grid)
+    with _writing(self._tb.path):
+      self._tb.add_image(name, grid, step)
 
   def progress(self, step: int, metrics: Dict[str, float]) -> None:
     if not self.is_writer:
@@ -116,10 +204,22 @@ class Reporter:
     else:
       print(text, flush=True)
 
-  def close(self) -> None:
+  def close(self, quiet: bool = False) -> None:
+    """Closes the progress bar, metrics.jsonl and the event file, each even if another fails
+    (a full disk fails the final flush); then raises the first failure unless `quiet` (on
+    the way out of an error, which is the one to report)."""
     if not self.is_writer:
       return
-    if self._bar is not None:
-      self._bar.close()
-    self._jsonl.close()
-    self._tb.close()
+    failures = []
+    for part, path in ((self._bar, None), (self._jsonl, self.metrics_path),
+                       (self._tb, getattr(self._tb, 'path', None))):
+      if part is None:
+        continue
+      try:
+        with _writing(path or self.workdir):
+          part.close()
+      except Exception as e:  # OSError from the flush; the file is closed all the same
+        failures.append(e)
+    self._bar = self._jsonl = self._tb = None
+    if failures and not quiet:
+      raise failures[0]

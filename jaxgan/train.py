@@ -9,6 +9,7 @@ boundaries of the trainer's phases (jaxgan/trainers: one compiled program per ph
 phases, keys, the compiled programs); benchmarks time and drive training through it.
 """
 import dataclasses
+import errno
 import json
 import os
 import signal
@@ -22,10 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import config as config_lib
-from jaxgan import parallel, reporting
+from jaxgan import faults, parallel, reporting
 from jaxgan.checkpointing import Checkpoints
 from jaxgan.data import make_source
-from jaxgan.errors import NonFiniteError, WorkdirError
+from jaxgan.errors import NonFiniteError, ResourceError, UserError, WorkdirError
 from jaxgan.trainers import Phase, make_trainer, state_structure
 
 # Fixed streams of randomness, each derived from config.seed.
@@ -50,6 +51,10 @@ def check_workdir(workdir: str) -> None:
       f.write('ok')
     os.remove(probe)
   except OSError as e:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+      raise ResourceError(f'no space left on device for workdir {workdir!r} '
+                          f'({faults.size(faults.free_bytes(path))} free); free space there or '
+                          'pass another --workdir') from None
     raise WorkdirError(f'workdir {workdir!r} is not writable: {e.strerror or e}; pass a folder '
                        'you can write to') from None
 
@@ -319,9 +324,22 @@ class Run:
     return self.source.example_batch(span.batches_per_step)
 
   def init_state(self):
-    """The state before the first step (phase 0), replicated over the mesh."""
-    return jax.jit(self.trainer.init, out_shardings=self.replicated)(
-        self.init_key, self.example_batch(self.spans[0]))
+    """The state before the first step (phase 0), replicated over the mesh; a state that
+    cannot fit on the devices stops here, before it is allocated (`check_memory`)."""
+    init = faults.Compiled(jax.jit(self.trainer.init, out_shardings=self.replicated),
+                           lambda compiled: faults.check_memory(
+                               compiled, 'initialising the model', self.config, self.mesh))
+    return init(self.init_key, self.example_batch(self.spans[0]))
+
+  def _data_bytes(self) -> int:
+    """Bytes of the in-memory dataset on one device (0 when streamed)."""
+    if not self.batches.in_memory:
+      return 0
+    total = 0
+    for leaf in jax.tree.leaves(self.batches.device_data):
+      shards = getattr(leaf, 'addressable_shards', None)
+      total += int(shards[0].data.nbytes) if shards else int(getattr(leaf, 'nbytes', 0))
+    return total
 
   def state_target(self, step: int):
     """Shapes, dtypes and shardings of the state after `step` steps (what a checkpoint of that
@@ -359,9 +377,15 @@ class Run:
         (state, guard), metrics = jax.lax.scan(body, (state, guard), None, length=num_steps)
         return state, guard, jax.tree.map(lambda m: m[-1], metrics)
 
-      self._chunks[span.index] = jax.jit(
+      name = span.phase.name
+
+      def check(compiled, num_steps):
+        faults.check_memory(compiled, f'the training step of phase {name!r}', self.config,
+                            self.mesh, num_steps, self._data_bytes())
+      self._chunks[span.index] = faults.Compiled(jax.jit(
           train_chunk, static_argnums=3, donate_argnums=(0, 1),
-          out_shardings=(self.replicated, self.replicated, self.replicated))
+          out_shardings=(self.replicated, self.replicated, self.replicated)), check,
+          static_argnums=(3,))
     return self._chunks[span.index]
 
   def stream_step(self, span: Span):
@@ -373,9 +397,12 @@ class Run:
       def train_streamed(state, guard, raw_batch):
         return step_fn(state, guard, model_input(raw_batch),
                        jax.random.fold_in(train_key, state.step))
-      self._streams[span.index] = jax.jit(
+      name = span.phase.name
+      self._streams[span.index] = faults.Compiled(jax.jit(
           train_streamed, donate_argnums=(0, 1),
-          out_shardings=(self.replicated, self.replicated, self.replicated))
+          out_shardings=(self.replicated, self.replicated, self.replicated)),
+          lambda compiled: faults.check_memory(
+              compiled, f'the training step of phase {name!r}', self.config, self.mesh))
     return self._streams[span.index]
 
 
@@ -392,7 +419,15 @@ def run(config, workdir: str) -> Optional[dict]:
   """
   config_lib.validate(config)   # before the workdir is touched (Run validates for its other users)
   with _Preemption() as preemption:
-    return _run(config, workdir, preemption)
+    try:
+      return _run(config, workdir, preemption)
+    except UserError:
+      raise
+    except Exception as e:
+      fault = faults.resource_error(e, workdir)
+      if fault is None:
+        raise
+      raise fault from None
 
 
 def _run(config, workdir: str, preemption: _Preemption) -> Optional[dict]:
@@ -401,9 +436,14 @@ def _run(config, workdir: str, preemption: _Preemption) -> Optional[dict]:
   checkpoint_dir = os.path.join(workdir, 'checkpoints')
   checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints)
   try:
-    return _train(run_, workdir, preemption, checkpoints)
-  finally:
-    checkpoints.close()  # lets an in-flight save finish, also when stopping on an error
+    result = _train(run_, workdir, preemption, checkpoints)
+  except BaseException:
+    # Lets an in-flight save finish (joining Orbax's writer threads), also when stopping on
+    # an error; that error is then the one reported, not a failure of the save.
+    checkpoints.close(quiet=True)
+    raise
+  checkpoints.close()
+  return result
 
 
 def _restore_or_init(run_: Run, checkpoints: Checkpoints):
@@ -511,9 +551,12 @@ def _train(run_: Run, workdir, preemption, checkpoints) -> Optional[dict]:
       if checkpoint_due:
         checkpoints.save(step, state, {'skipped_updates': int(guard_host['skipped'])})
         last_checkpoint = step
-  finally:
-    reporter.close()
+  except BaseException:
+    reporter.close(quiet=True)  # the error in flight is the one to report, not a failed flush
+    raise
+  reporter.close()
 
+  checkpoints.wait()   # the last save is written (or its failure raised) before saying so
   if stopping and step < num_steps:
     saved = 'checkpoint saved' if step > start_step else 'nothing new to save'
     reporter.message(f'stopped at step {step} on request; {saved}. Re-run the same command '

@@ -8,13 +8,16 @@ datasets (mnist, cifar10, celeb_a, ...) are read when prepared, or downloaded wh
 says `data.download=True`. `ImagesSource` serves them to the loop (jaxgan/data/__init__.py).
 """
 import dataclasses
+import errno
+import glob
 import os
+import shutil
 from typing import Optional, Tuple
 
 import numpy as np
 
 from jaxgan.data import SOURCES
-from jaxgan.errors import DataError
+from jaxgan.errors import DataError, ResourceError, disk_fault
 
 # Builders the project defines and can always prepare offline, by TFDS name.
 def _project_builders():
@@ -41,6 +44,30 @@ def data_dir_of(data_config) -> str:
   return os.path.expanduser(os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))
 
 
+def _prepare_failed(name: str, data_dir: str, builder, error: Exception, before) -> Exception:
+  """The one-line error for a failed `download_and_prepare`, after removing any half-built
+  copy it left. TFDS builds into `NAME/incomplete.*` and renames that to `NAME/VERSION` only
+  when complete (removing it on an error), so `is_prepared()` never sees a partial dataset;
+  the folders this attempt left behind (a kill can leave one) are removed all the same."""
+  for path in set(glob.glob(os.path.join(data_dir, name, 'incomplete.*'))) - before:
+    shutil.rmtree(path, ignore_errors=True)
+  fault = disk_fault(error)
+  if fault is not None and fault[0] in (errno.ENOSPC, errno.EDQUOT):
+    size = int(getattr(builder.info, 'dataset_size', 0) or 0) if builder is not None else 0
+    free = shutil.disk_usage(data_dir).free if os.path.isdir(data_dir) else 0
+    need = (f'it takes about {size / 2**20:,.1f} MB, {free / 2**20:,.1f} MB are free there' if size
+            else f'it needs more than the {free / 2**20:,.1f} MB free there')
+    return ResourceError(
+        f'no space left on device preparing dataset {name!r} in {data_dir}: {need} (the partial '
+        'copy was removed); free space there or set --config.data.data_dir to a folder on '
+        'another disk, then re-run')
+  if isinstance(error, OSError) or fault is not None:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return DataError(f'cannot prepare {name} in {data_dir}: {reason.splitlines()[0][:200]}; '
+                     'set --config.data.data_dir to a writable folder')
+  return DataError(f'downloading and preparing {name!r} failed: {type(error).__name__}: {error}')
+
+
 def _prepare(name: str, data_dir: str, download: bool):
   """Returns a prepared TFDS builder for `name`, preparing it when that needs no network or is allowed."""
   tfds = _tfds()
@@ -48,12 +75,15 @@ def _prepare(name: str, data_dir: str, download: bool):
   if name in project:
     builder = project[name](data_dir=data_dir, file_format='array_record')
     if not builder.is_prepared():
+      before = set(glob.glob(os.path.join(data_dir, name, 'incomplete.*')))
       try:
         os.makedirs(data_dir, exist_ok=True)
         builder.download_and_prepare()
-      except OSError as e:
-        raise DataError(f'cannot prepare {name} in {data_dir}: {e.strerror or e}; '
-                        'set --config.data.data_dir to a writable folder') from None
+      except Exception as e:  # OSError, or array_record's RuntimeError naming the OS error
+        error = _prepare_failed(name, data_dir, builder, e, before)
+        if isinstance(error, ResourceError) or isinstance(e, OSError) or disk_fault(e):
+          raise error from None
+        raise
     return builder
   try:
     builder = tfds.builder(name, data_dir=data_dir)
@@ -67,11 +97,13 @@ def _prepare(name: str, data_dir: str, download: bool):
         f'dataset {name!r} is not prepared in {data_dir}; on a machine with network run '
         f'`tfds build {name} --file_format=array_record --data_dir={data_dir}` or pass '
         '--config.data.download=True, or train offline with --config.data.name=offline_mnist')
+  before = set(glob.glob(os.path.join(data_dir, name, 'incomplete.*')))
+  builder = None
   try:
     builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
     builder.download_and_prepare()
   except Exception as e:
-    raise DataError(f'downloading and preparing {name!r} failed: {type(e).__name__}: {e}') from None
+    raise _prepare_failed(name, data_dir, builder, e, before) from None
   return builder
 
 
