@@ -54,7 +54,7 @@ class Trainer:
     return {}
 
 
-from jaxgan.trainers import adversarial, vae  # noqa: E402,F401  (register themselves)
+from jaxgan.trainers import adversarial, progan, vae  # noqa: E402,F401  (register themselves)
 
 
 def make_trainer(config, data_info):

@@ -1,0 +1,42 @@
+"""Defaults of the ProGAN family (jaxgan/trainers/progan.py), on top of configs/common.py:
+the official code's choices (ANCHORS.md) with CPU-sized widths. A ProGAN config carries no
+fields of the other families."""
+import ml_collections
+
+from configs import common
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = common.get_config()
+  config.trainer = 'progan'
+
+  config.model = ml_collections.ConfigDict()
+  config.model.latent_dim = 128      # the paper: 512
+  # Channels per resolution, 4x4 first, one per level up to data.image_size (the paper: 512
+  # up to 32x32, then halving).
+  config.model.widths = (64, 64, 64, 64, 64, 64)
+  config.model.mbstd_group = 4       # minibatch stddev group size
+
+  config.progan = ml_collections.ConfigDict()
+  # Images per phase (each fade and each stable phase): steps = images_per_phase // batch_size.
+  # The paper: 600,000-800,000.
+  config.progan.images_per_phase = 600_000
+  config.progan.gp_weight = 10.0     # WGAN-GP lambda
+  config.progan.drift = 0.001        # epsilon_drift * D(real)^2
+  config.progan.ema = 0.999          # EMA of the generator's weights (samples, evaluation)
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.name = 'adam'
+  config.optim.lr = 1e-3
+  config.optim.b1 = 0.0
+  config.optim.b2 = 0.99
+  config.optim.eps = 1e-8
+  config.optim.rms_decay = 0.99
+  config.optim.schedule = 'constant'
+  config.optim.warmup_steps = 0
+  config.optim.decay_start_step = 0
+
+  config.data.image_size = 32
+  config.eval.metrics = ('sample_quality',)
+  config.eval.every_steps = 0
+  return config
