@@ -78,3 +78,20 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.likelihood_samples = (1, 50, 5000)  # importance samples k of each log p(x) bound
   config.eval.likelihood_examples = 500           # held-out examples the bounds average over
   return config
+
+
+def optim_group(**learning_rates) -> ml_collections.ConfigDict:
+  """The `optim` group every family has (jaxgan/optimizers.py validates it), with the family's
+  own learning-rate fields, e.g. optim_group(g_lr=2e-4, d_lr=2e-4) or optim_group(lr=1e-3)."""
+  optim = ml_collections.ConfigDict()
+  optim.name = 'adam'                # 'adam' | 'rmsprop' | 'sgd'
+  for name, value in learning_rates.items():
+    optim[name] = value
+  optim.b1 = 0.9
+  optim.b2 = 0.999
+  optim.eps = 1e-8
+  optim.rms_decay = 0.99             # PyTorch RMSprop's alpha
+  optim.schedule = 'constant'        # 'constant' | 'linear_decay' | 'warmup_cosine'
+  optim.warmup_steps = 0             # warmup_cosine
+  optim.decay_start_step = 0         # linear_decay: constant until here, then down to zero
+  return optim

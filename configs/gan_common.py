@@ -57,16 +57,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.info.categorical_weight = 1.0
   config.info.continuous_weight = 0.1
 
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = 'adam'         # 'adam' | 'rmsprop' | 'sgd', both players
-  config.optim.g_lr = 2e-4
-  config.optim.d_lr = 2e-4
-  config.optim.b1 = 0.9
-  config.optim.b2 = 0.999
-  config.optim.eps = 1e-8
-  config.optim.rms_decay = 0.99      # PyTorch RMSprop's alpha
-
-  config.optim.schedule = 'constant'  # 'constant' | 'linear_decay' | 'warmup_cosine' (jaxgan/optimizers.py)
-  config.optim.warmup_steps = 0
-  config.optim.decay_start_step = 0
+  config.optim = common.optim_group(g_lr=2e-4, d_lr=2e-4)   # both players
   return config

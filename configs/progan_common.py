@@ -25,16 +25,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.progan.drift = 0.001        # epsilon_drift * D(real)^2
   config.progan.ema = 0.999          # EMA of the generator's weights (samples, evaluation)
 
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = 'adam'
-  config.optim.lr = 1e-3
-  config.optim.b1 = 0.0
+  config.optim = common.optim_group(lr=1e-3)
+  config.optim.b1 = 0.0              # the paper: Adam betas (0, 0.99)
   config.optim.b2 = 0.99
-  config.optim.eps = 1e-8
-  config.optim.rms_decay = 0.99
-  config.optim.schedule = 'constant'
-  config.optim.warmup_steps = 0
-  config.optim.decay_start_step = 0
 
   config.data.image_size = 32
   config.eval.metrics = ('sample_quality',)

@@ -22,16 +22,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.vae.data_mode = 'grey'
   config.vae.beta = 1.0              # weight of the KL term in training (evaluation always uses 1)
 
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = 'adam'
-  config.optim.lr = 1e-3
-  config.optim.b1 = 0.9
-  config.optim.b2 = 0.999
-  config.optim.eps = 1e-8
-  config.optim.rms_decay = 0.99
-  config.optim.schedule = 'constant'  # 'constant' | 'linear_decay' | 'warmup_cosine' (jaxgan/optimizers.py)
-  config.optim.warmup_steps = 0
-  config.optim.decay_start_step = 0
+  config.optim = common.optim_group(lr=1e-3)
 
   config.train.batch_size = 128
   config.eval.metrics = ('likelihood',)

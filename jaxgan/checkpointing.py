@@ -27,7 +27,6 @@ Each step folder holds two Orbax items: `default` (the train state, as before) a
 (JSON: the digest of the state and loop counters such as `skipped_updates`). Checkpoints
 without `loop` (older runs) restore without the checksum check.
 """
-import errno
 import json
 import logging
 import os
@@ -40,7 +39,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxgan import parallel
+from jaxgan import faults, parallel
 from jaxgan.errors import CheckpointError, ConfigError, WorkdirError, disk_fault
 
 def _stop_orbax_raw_byte_telemetry():
@@ -272,11 +271,8 @@ class Checkpoints:
                                              todelete_subdir=TRASH))
     self.loop_info: Dict[str, Any] = {}   # the `loop` item of the step restore_latest returned
     quiet_disk_faults()
-    try:
-      stat = os.stat(self.directory)
-      self._directory_id = (stat.st_dev, stat.st_ino)
-    except OSError:  # not visible here (yet): nothing to compare with
-      self._directory_id = None
+    # Orbax would make a removed folder again and save into it, the earlier steps lost.
+    self._folder = faults.Folder(self.directory, 'the checkpoint folder')
     self._empty_trash()
 
   def steps(self):
@@ -395,7 +391,7 @@ class Checkpoints:
     """Starts an async save of `state` at `step`; False if that step is already saved."""
     if step in self.manager.all_steps():
       return False
-    self._check_directory()
+    self._folder.check()
     loop = {'format': FORMAT, 'step': int(step), **(loop_info or {}),
             'digest': state_digest(state)}
     self.manager.wait_until_finished()  # the previous save and its deletions are done
@@ -404,20 +400,6 @@ class Checkpoints:
         STATE_ITEM: ocp.args.StandardSave(state),
         LOOP_ITEM: ocp.args.JsonSave(json.loads(json.dumps(loop)))}), force=True)
     return True
-
-  def _check_directory(self) -> None:
-    """FileNotFoundError if the checkpoint folder is gone or is not the one this run opened
-    (Orbax would make it again and save into it, with the run's earlier steps lost)."""
-    if self._directory_id is None:
-      return
-    try:
-      stat = os.stat(self.directory)
-      same = (stat.st_dev, stat.st_ino) == self._directory_id
-    except FileNotFoundError:
-      same = False
-    if not same:
-      raise FileNotFoundError(errno.ENOENT, 'the checkpoint folder was removed during the run',
-                              self.directory)
 
   def wait(self) -> None:
     """Blocks until the save in flight is written; raises its failure (e.g. a full disk)."""

@@ -250,3 +250,29 @@ def resource_error(error: BaseException, workdir: str) -> Optional[ResourceError
         "lower train.batch_size or the model's widths (model.*), or run fewer steps per "
         f'dispatch (loop.steps_per_dispatch); {kept}')
   return None
+
+
+class Folder:
+  """A folder a run writes into, remembered by identity (device and inode), so that a write can
+  first check that it is still there and still the same folder: a removed workdir or checkpoint
+  folder would otherwise be made again by the next write, the run's earlier files lost."""
+
+  def __init__(self, path: str, what: str):
+    self.path, self.what = path, what
+    try:
+      stat = os.stat(path)
+      self._identity = (stat.st_dev, stat.st_ino)
+    except OSError:  # not visible here (yet): nothing to compare with
+      self._identity = None
+
+  def check(self) -> None:
+    """FileNotFoundError (which resource_error reports) if the folder is gone or replaced."""
+    if self._identity is None:
+      return
+    try:
+      stat = os.stat(self.path)
+      same = (stat.st_dev, stat.st_ino) == self._identity
+    except FileNotFoundError:
+      same = False
+    if not same:
+      raise FileNotFoundError(errno.ENOENT, f'{self.what} was removed during the run', self.path)

@@ -9,7 +9,6 @@ write the workdir is checked to be the folder the run started in, so a workdir r
 the run is reported instead of being silently made again by the next write.
 """
 import contextlib
-import errno
 import json
 import math
 import os
@@ -20,6 +19,8 @@ import time
 from typing import Dict, Optional
 
 import numpy as np
+
+from jaxgan import faults
 
 
 def image_grid(images: np.ndarray, columns: Optional[int] = None, padding: int = 2) -> np.ndarray:
@@ -127,8 +128,7 @@ class Reporter:
     self._jsonl = None
     if not is_writer:
       return
-    stat = os.stat(workdir)
-    self._workdir_id = (stat.st_dev, stat.st_ino)
+    self._workdir = faults.Folder(workdir, 'the workdir')
     self._drop_records_after(start_step)
     self._jsonl = open(self.metrics_path, 'a')
     try:
@@ -158,21 +158,10 @@ class Reporter:
       f.writelines(kept)
     os.replace(self.metrics_path + '.tmp', self.metrics_path)
 
-  def _check_workdir(self) -> None:
-    """FileNotFoundError if the workdir is gone, or is not the folder the run started in."""
-    try:
-      stat = os.stat(self.workdir)
-      same = (stat.st_dev, stat.st_ino) == self._workdir_id
-    except FileNotFoundError:
-      same = False
-    if not same:
-      raise FileNotFoundError(errno.ENOENT, 'the workdir was removed during the run',
-                              self.workdir)
-
   def write(self, step: int, metrics: Dict[str, float]) -> None:
     if not self.is_writer:
       return
-    self._check_workdir()
+    self._workdir.check()
     record = {'step': int(step), **{k: float(v) for k, v in metrics.items()}}
     with _writing(self.metrics_path):
       self._jsonl.write(json.dumps(record) + '\n')
@@ -186,7 +175,7 @@ class Reporter:
     to TensorBoard under `name`."""
     if not self.is_writer:
       return
-    self._check_workdir()
+    self._workdir.check()
     images = np.asarray(images)
     columns = None
     if images.ndim == 5:
