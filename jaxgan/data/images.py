@@ -224,12 +224,17 @@ class ImagesSource:
     from jaxgan.data import pipeline
     return pipeline.image_batches(self.config, self.dataset, mesh, self.pixel_max)
 
+  def to_unit(self, images_uint8: np.ndarray) -> np.ndarray:
+    """Stored pixels -> float32 in [-1, 1], as the compiled step sees them (pipeline.to_model_input)."""
+    return images_uint8.astype(np.float32) / (self.pixel_max / 2) - 1.0
+
+  def _model_input(self, split: str, limit: Optional[int]):
+    images, labels = self.dataset.arrays(split, limit)
+    return {'image': self.to_unit(images), 'label': labels}
+
   def eval_arrays(self, limit: Optional[int] = None):
     """The first `limit` held-out records: {'image': float32 NHWC in [-1, 1], 'label': int32}."""
-    images, labels = self.dataset.arrays(self.config.data.eval_split, limit)
-    return {'image': images.astype(np.float32) / (self.pixel_max / 2) - 1.0, 'label': labels}
+    return self._model_input(self.config.data.eval_split, limit)
 
   def preview_batch(self, n: int):
-    split = self.config.data.eval_split or self.config.data.train_split
-    images, labels = self.dataset.arrays(split, n)
-    return {'image': images.astype(np.float32) / (self.pixel_max / 2) - 1.0, 'label': labels}
+    return self._model_input(self.config.data.eval_split or self.config.data.train_split, n)

@@ -178,7 +178,6 @@ class Evaluator:
     if 'sample' not in functions:
       raise ConfigError(f'eval.metrics names sample_quality, and trainer {config.trainer!r} '
                         'does not sample')
-    dataset = getattr(source, 'dataset', None)
     self.config = config
     self.mesh = mesh
     self.net = feature_net or make_feature_net(config, source)
@@ -194,10 +193,10 @@ class Evaluator:
                              out_shardings=replicated)
     self._features = jax.jit(net.apply, out_shardings=replicated)
 
-    real_images, _ = dataset.arrays(config.data.eval_split, config.eval.max_real_samples)
-    self.real = self.image_features(_to_unit(real_images))
+    real_images = source.eval_arrays(config.eval.max_real_samples)['image']
+    self.real = self.image_features(real_images)
     self.num_real = len(real_images)
-    self._dataset = dataset
+    self._source = source
     self._references = None
     self._reported_references = False
 
@@ -259,11 +258,12 @@ class Evaluator:
   def _compute_references(self) -> Dict[str, Dict[str, float]]:
     rng = np.random.default_rng(self.config.seed + _EVAL_STREAM)
     split = self.config.data.train_split
-    num_train = self._dataset.num_records(split)
+    num_train = self._source.dataset.num_records(split)
     n = min(self.num_samples, num_train)
     # A seeded random subset of the train split, read record by record (the split may be large).
     indices = np.sort(rng.choice(num_train, n, replace=False))
-    train = _to_unit(np.stack([self._dataset.record(split, i)[0] for i in indices]))
+    train = self._source.to_unit(np.stack([self._source.dataset.record(split, i)[0]
+                                           for i in indices]))
     noise = np.clip(rng.standard_normal(train.shape), -1.0, 1.0).astype(np.float32)
     blurred = gaussian_blur(train, _BLUR_SIGMA)
     references = {}
@@ -275,9 +275,5 @@ class Evaluator:
         values.update(stacked_scores(features['logits']))
       references[name] = values
     return references
-
-
-def _to_unit(images_uint8: np.ndarray) -> np.ndarray:
-  return images_uint8.astype(np.float32) / 127.5 - 1.0
 
 
