@@ -21,6 +21,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Images per phase (each fade and each stable phase): steps = images_per_phase // batch_size.
   # The paper: 600,000-800,000.
   config.progan.images_per_phase = 600_000
+  # Minibatch per resolution, 4x4 first (the official code's {4: 128, 8: 128, 16: 128, 32: 64,
+  # 64: 32, 128: 16}); () uses train.batch_size at every resolution.
+  config.progan.batch_sizes = (128, 128, 128, 64, 32, 16)
   config.progan.gp_weight = 10.0     # WGAN-GP lambda
   config.progan.drift = 0.001        # epsilon_drift * D(real)^2
   config.progan.ema = 0.999          # EMA of the generator's weights (samples, evaluation)

@@ -26,7 +26,9 @@ from jaxgan import config as config_lib
 from jaxgan import faults, parallel, reporting
 from jaxgan.checkpointing import Checkpoints
 from jaxgan.data import make_source
-from jaxgan.errors import NonFiniteError, ResourceError, UserError, WorkdirError
+from jaxgan.data.pipeline import check_enough_records
+from jaxgan.errors import (ConfigError, NonFiniteError, ResourceError, UserError,
+                           WorkdirError)
 from jaxgan.trainers import Phase, make_trainer, state_structure
 
 # Fixed streams of randomness, each derived from config.seed.
@@ -247,6 +249,11 @@ class Span:
   def batches_per_step(self) -> int:
     return self.phase.batches_per_step
 
+  @property
+  def batch_size(self) -> Optional[int]:
+    """Examples per batch in this phase; None: train.batch_size (the source's default)."""
+    return self.phase.batch_size
+
   def first_batch_of(self, step):
     """Index of the first batch of `step` (a Python or a traced int)."""
     return self.first_batch + (step - self.start) * self.phase.batches_per_step
@@ -287,7 +294,7 @@ def loop_step(step_fn, batches, span: Span):
   device, the key from fold_in(train_key, step). Pure; benchmarks vmap it over seeds."""
   def one_step(state, guard, device_data, train_key):
     batch = batches.batch_at(device_data, state.step, span.first_batch_of(state.step),
-                             span.batches_per_step)
+                             span.batches_per_step, span.batch_size)
     return step_fn(state, guard, batch, jax.random.fold_in(train_key, state.step))
   return one_step
 
@@ -306,6 +313,9 @@ class Run:
     self.trainer = make_trainer(config, self.source.info)
     self.spans = phase_spans(self.trainer.phases())
     self.batches = self.source.make_batches(self.mesh)
+    for span in self.spans:
+      if span.batch_size is not None:
+        self._check_phase_batch(span)
     self.replicated = parallel.replicated(self.mesh)
     base_key = jax.random.PRNGKey(config.seed)
     self.init_key, self.train_key, self.sample_key, self.phase_key = (
@@ -315,13 +325,25 @@ class Run:
     self._streams: Dict[int, Callable] = {}
     self._enter: Dict[int, Callable] = {}
 
+  def _check_phase_batch(self, span: Span) -> None:
+    size = span.batch_size
+    if size < 1:
+      raise ConfigError(f'phase {span.phase.name!r} has a batch size of {size}; it must be >= 1')
+    try:
+      parallel.check_batch_divides(size, self.mesh)
+    except ConfigError as e:
+      raise ConfigError(f'phase {span.phase.name!r}: {e}') from None
+    records = getattr(self.batches, 'num_records', None)   # synthetic sources have no limit
+    if records is not None:
+      check_enough_records(records, size, f'train split (phase {span.phase.name!r})')
+
   def initial_guard(self, skipped: int = 0):
     """The non-finite guard's counters, replicated (saved in checkpoints as `skipped_updates`)."""
     return jax.tree.map(lambda v: parallel.replicate_host_array(np.asarray(v), self.mesh),
                         _guard_init(skipped))
 
   def example_batch(self, span: Span):
-    return self.source.example_batch(span.batches_per_step)
+    return self.source.example_batch(span.batches_per_step, span.batch_size)
 
   def init_state(self):
     """The state before the first step (phase 0), replicated over the mesh; a state that

@@ -122,6 +122,17 @@ def test_several_batches_per_step_are_consecutive_batches():
   assert got.shape == (3, 8) and np.array_equal(got, np.stack(want))
 
 
+def test_a_phase_batch_size_slices_batches_of_that_size_covering_its_epoch_once():
+  batches = _in_memory()            # train.batch_size 8, 50 records
+  fn = jax.jit(batches.batch_at, static_argnums=(3, 4))
+  labels = [np.asarray(fn(batches.device_data, s, s, 1, 16)['label'])[0] for s in range(3)]
+  assert all(l.shape == (16,) for l in labels)
+  assert len(set(np.concatenate(labels).tolist())) == 48     # 3 batches of 16: no repeats
+  # 50 // 16 = 3 batches an epoch: batch 3 opens epoch 1, a fresh permutation.
+  fourth = np.asarray(fn(batches.device_data, 3, 3, 1, 16)['label'])[0]
+  assert len(set(fourth.tolist())) == 16 and not np.array_equal(fourth, labels[0])
+
+
 def test_streaming_batches_resume_exactly_at_any_step(data_dir):
   config = tiny_dcgan(data_dir)
   dataset = load_dataset(config.data)
@@ -136,3 +147,6 @@ def test_streaming_batches_resume_exactly_at_any_step(data_dir):
   for (s1, l1), (s2, l2) in zip(full[3:], resumed):
     assert s1 == s2 and np.array_equal(l1, l2)
   assert not np.array_equal(full[0][1], full[1][1])
+  # A phase with its own batch size streams batches of that size.
+  (wide,) = phase_spans([Phase('train', None, 1, 32)])
+  assert [b['label'].shape for _, b in stream.iterate(0, 2, wide)] == [(1, 32), (1, 32)]

@@ -27,6 +27,7 @@ def tiny_progan(image_size=8, **fields):
   config.model.widths = WIDTHS
   config.train.batch_size = 8
   config.progan.images_per_phase = 16          # 2 steps a phase
+  config.progan.batch_sizes = ()               # train.batch_size at every resolution
   config.train.num_steps = 6                   # stable_4, fade_8, stable_8
   config.train.log_every_steps = 2
   config.train.sample_every_steps = 2
@@ -191,26 +192,33 @@ def _run_args(data_dir, **fields):
 
 
 def test_run_grows_across_stages_writes_previews_and_resumes_bit_exact(data_dir, tmp_path):
-  config = _run_args(data_dir)
+  # Minibatch 8 at 4x4 and 4 at 8x8 (16 images a phase): stable_4 is 2 steps, fade_8 4,
+  # stable_8 the rest.
+  config = _run_args(data_dir, **{'progan.batch_sizes': (8, 4), 'train.num_steps': 8})
+  run_ = train.build(config)
+  assert [(s.phase.name, s.start, s.batch_size) for s in run_.spans] == [
+      ('stable_4', 0, 8), ('fade_8', 2, 4), ('stable_8', 6, 4)]
+  assert run_.example_batch(run_.spans[1])['image'].shape == (1, 4, 8, 8, 1)
   straight = tmp_path / 'straight'
   metrics = train.run(config, str(straight))
   assert metrics is not None and np.isfinite(metrics['d_loss'])
   samples = sorted(os.listdir(straight / 'samples'))
-  assert samples == ['step_2.png', 'step_4.png', 'step_6.png'], samples   # one per stage
+  assert samples == ['step_2.png', 'step_4.png', 'step_6.png', 'step_8.png'], samples
   from PIL import Image
   for name in samples:     # full-size grids at every stage: 2 x 2 images of 8 x 8
     assert Image.open(straight / 'samples' / name).size[0] >= 16
-  want = read_checkpoint(str(straight / 'checkpoints'), 6)
+  want = read_checkpoint(str(straight / 'checkpoints'), 8)
   assert any('block_8' in name for name in want)
   assert not any('to_rgb_4' in name for name in want)      # stable_8 structure
 
-  # Stop at the stable_4 -> fade_8 boundary (the checkpoint at step 2 has the 4x4 structure),
-  # then resume to 6: fade_8 entered from the checkpoint as the uninterrupted run entered it.
+  # Stop at the stable_4 -> fade_8 boundary (the checkpoint at step 2 has the 4x4 structure
+  # and was trained on batches of 8), then resume to 8: fade_8 entered from the checkpoint,
+  # on batches of 4, as the uninterrupted run entered it.
   resumed = tmp_path / 'resumed'
-  for steps in (2, 6):
+  for steps in (2, 8):
     config.train.num_steps = steps
     train.run(config, str(resumed))
-  got = read_checkpoint(str(resumed / 'checkpoints'), 6)
+  got = read_checkpoint(str(resumed / 'checkpoints'), 8)
   assert want.keys() == got.keys() and len(want) > 10
   for name in want:
     assert np.array_equal(want[name], got[name]), name
@@ -222,7 +230,10 @@ def test_bad_progan_config_values_are_rejected_in_one_line(tmp_path):
       ('model.widths', (8,), 'model.widths needs one width per resolution from 4 to 8 (2), got 1'),
       ('progan.images_per_phase', 4, 'progan.images_per_phase=4 must be at least'),
       ('progan.ema', 1.5, 'progan.ema must be in [0.0, 1.0]'),
-      ('model.mbstd_group', 3, 'must be a multiple of model.mbstd_group=3')):
+      ('model.mbstd_group', 3, 'must be a multiple of model.mbstd_group=3'),
+      ('progan.batch_sizes', (8,), 'progan.batch_sizes needs one minibatch per resolution'),
+      ('progan.batch_sizes', (8, 6), 'progan.batch_sizes[1]=6 must be a multiple of '
+       'model.mbstd_group=4')):
     config = tiny_progan()
     group, name = field.split('.')
     config[group][name] = value

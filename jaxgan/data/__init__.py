@@ -4,7 +4,8 @@ A source is built from the whole config and gives the loop and the trainers what
   source = make_source(config)
   source.name, source.info             # info: image_shape (the shape of one item), num_classes,
                                        #   num_train, and what else the trainer may read
-  source.example_batch(k)              # all-zero batch of k stacked batches: what init traces
+  source.example_batch(k, b=None)      # all-zero batch of k stacked batches of b examples
+                                       #   (None: train.batch_size): what init traces
   source.make_batches(mesh)            # in memory (`batch_at` inside the compiled step) or
                                        #   streamed (`iterate`); see data/pipeline.py
   source.preview_batch(n)              # a fixed batch of the eval split, for previews

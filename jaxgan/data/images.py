@@ -214,9 +214,9 @@ class ImagesSource:
     self.info = self.dataset.info
     self.pixel_max = float(config.data.pixel_max)
 
-  def example_batch(self, batches_per_step: int):
+  def example_batch(self, batches_per_step: int, batch_size: Optional[int] = None):
     import jax.numpy as jnp
-    shape = (batches_per_step, self.config.train.batch_size)
+    shape = (batches_per_step, batch_size or self.config.train.batch_size)
     return {'image': jnp.zeros(shape + tuple(self.info.image_shape), jnp.float32),
             'label': jnp.zeros(shape, jnp.int32)}
 

@@ -76,8 +76,8 @@ class MixtureSource:
     self.means = means.astype(np.float32)
     self.info = MixtureInfo(name, (2,), len(means), 0, extent)
 
-  def example_batch(self, batches_per_step: int):
-    shape = (batches_per_step, self.config.train.batch_size)
+  def example_batch(self, batches_per_step: int, batch_size=None):
+    shape = (batches_per_step, batch_size or self.config.train.batch_size)
     return {'image': jnp.zeros(shape + (2,), jnp.float32), 'label': jnp.zeros(shape, jnp.int32)}
 
   def make_batches(self, mesh):
@@ -108,17 +108,17 @@ class MixtureBatches:
     self.device_data = (parallel.replicate_host_array(source.means, mesh),
                         parallel.replicate_host_array(key, mesh))
 
-  def batch_at(self, device_data, step, first_batch, count: int):
-    """Traceable: the `count` batches of train step `step`, drawn from fold_in(key, step).
-    `device_data` holds the means and the stream's key, so a vmap over seeds can give each
-    its own."""
+  def batch_at(self, device_data, step, first_batch, count: int, batch_size=None):
+    """Traceable: the `count` batches of `batch_size` points (None: train.batch_size) of
+    train step `step`, drawn from fold_in(key, step). `device_data` holds the means and the
+    stream's key, so a vmap over seeds can give each its own."""
     del first_batch
     means, key = device_data
     key = jax.random.fold_in(key, step)
-    n = count * self.batch_size
-    points, modes = sample(key, means, self.std, n)
-    batch = {'image': points.reshape(count, self.batch_size, 2),
-             'label': modes.reshape(count, self.batch_size).astype(jnp.int32)}
+    size = self.batch_size if batch_size is None else batch_size
+    points, modes = sample(key, means, self.std, count * size)
+    batch = {'image': points.reshape(count, size, 2),
+             'label': modes.reshape(count, size).astype(jnp.int32)}
     sharding = parallel.batch_sharding(self.mesh, batch_axis=1)
     return jax.lax.with_sharding_constraint(batch, {'image': sharding, 'label': sharding})
 

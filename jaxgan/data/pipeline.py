@@ -42,23 +42,27 @@ class InMemoryBatches:
     self.num_records = len(images)
     self.batch_size = batch_size
     self.pixel_max = pixel_max
-    self.batches_per_epoch = self.num_records // batch_size
     self.key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x0DA7A)
     self.mesh = mesh
     self.device_data = (parallel.replicate_host_array(images, mesh),
                         parallel.replicate_host_array(labels.astype(np.int32), mesh))
 
-  def batch_at(self, device_data, step, first_batch, count: int):
-    """Traceable: batches `first_batch` .. `first_batch + count - 1` (traced ints) stacked."""
+  def batch_at(self, device_data, step, first_batch, count: int, batch_size=None):
+    """Traceable: batches `first_batch` .. `first_batch + count - 1` (traced ints) stacked,
+    of `batch_size` (static; None: train.batch_size) records each. Epochs count batches of
+    that size, so a phase with its own batch size walks the same permutations in its own
+    steps."""
     del step
     images, labels = device_data
     sharding = parallel.batch_sharding(self.mesh, batch_axis=1)
+    size = self.batch_size if batch_size is None else batch_size
+    batches_per_epoch = self.num_records // size
 
     def one(i):
       t = first_batch + i
-      epoch, position = t // self.batches_per_epoch, t % self.batches_per_epoch
+      epoch, position = t // batches_per_epoch, t % batches_per_epoch
       permutation = jax.random.permutation(jax.random.fold_in(self.key, epoch), self.num_records)
-      index = jax.lax.dynamic_slice_in_dim(permutation, position * self.batch_size, self.batch_size)
+      index = jax.lax.dynamic_slice_in_dim(permutation, position * size, size)
       return images[index], labels[index]
 
     batch_images, batch_labels = jax.vmap(one)(jnp.arange(count))
@@ -83,21 +87,21 @@ class StreamingBatches:
     num_records = dataset.num_records(split)
     check_enough_records(num_records, batch_size, dataset.name)
     self.dataset, self.split = dataset, split
+    self.num_records = num_records
     self.batch_size = batch_size
     self.pixel_max = pixel_max
     self.mesh = mesh
-    self.local_batch = batch_size // jax.process_count()
     self.process = jax.process_index()
     self._read_options = grain.ReadOptions(num_threads=read_threads,
                                            prefetch_buffer_size=prefetch_batches)
     self._stream = grain.MapDataset.range(num_records).shuffle(seed=seed).repeat()
 
-  def _local_batches(self, first_batch: int, count: int):
-    b = self.local_batch
+  def _local_batches(self, first_batch: int, count: int, batch_size: int):
+    b = batch_size // jax.process_count()
     images = np.empty((count, b) + self.dataset.image_shape, np.uint8)
     labels = np.empty((count, b), np.int32)
     for i in range(count):
-      first = (first_batch + i) * self.batch_size + self.process * b
+      first = (first_batch + i) * batch_size + self.process * b
       for j in range(b):
         images[i, j], labels[i, j] = self.dataset.record(self.split, self._stream[first + j])
     return images, labels
@@ -107,8 +111,11 @@ class StreamingBatches:
     (train.Span: the phase's first step, first batch and batches per step)."""
     import grain
 
+    batch_size = self.batch_size if span.batch_size is None else span.batch_size
+
     def read(step):
-      return step, self._local_batches(span.first_batch_of(step), span.batches_per_step)
+      return step, self._local_batches(span.first_batch_of(step), span.batches_per_step,
+                                       batch_size)
 
     steps = grain.MapDataset.range(start_step, end_step).map(read)
     for step, (images, labels) in steps.to_iter_dataset(self._read_options):

@@ -3,7 +3,7 @@ knowing which family it runs (../DESIGN.md, "The trainer protocol"):
 
   Trainer.validate_config(config)                 # classmethod: the family's own fields
   trainer = make_trainer(config, source.info)     # builds modules
-  trainer.phases() -> [Phase(name, num_steps, batches_per_step)]
+  trainer.phases() -> [Phase(name, num_steps, batches_per_step, batch_size)]
   state = trainer.init(key, example_batch)        # the state of phase 0: a flax.struct
                                                   #   dataclass with a `step` field
   state = trainer.enter_phase(state, index, key)  # at the first step of phase `index` >= 1
@@ -16,7 +16,8 @@ knowing which family it runs (../DESIGN.md, "The trainer protocol"):
                                                   #   what evaluators call (jaxgan/metrics)
 
 Phases run in order; phase i covers `num_steps` steps (the last one runs until
-`train.num_steps`, whatever its own count). A state after s steps has the structure of the
+`train.num_steps`, whatever its own count) of `batch_size` examples per batch (None:
+`train.batch_size`; ProGAN's minibatch per resolution). A state after s steps has the structure of the
 phase that ran step s - 1 (phase 0 when s = 0): the loop enters phase i just before its first
 step, and a resume rebuilds the structure from the config alone (`state_structure`).
 `batch` holds the source's schema with `batches_per_step` stacked batches (jaxgan/data).
@@ -34,6 +35,7 @@ class Phase:
   name: str
   num_steps: Optional[int]   # None: until train.num_steps (the last phase only)
   batches_per_step: int = 1
+  batch_size: Optional[int] = None   # examples per batch; None: train.batch_size
 
 
 class Trainer:

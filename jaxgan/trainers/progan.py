@@ -1,7 +1,9 @@
 """Progressive growing of GANs (Karras et al. 2018) on the phase protocol.
 
 Phases: 'stable_4', then for every resolution R above it 'fade_R' and 'stable_R', each of
-`progan.images_per_phase / train.batch_size` steps (the last phase runs until train.num_steps).
+`progan.images_per_phase / batch` steps (the last phase runs until train.num_steps), where the
+batch is the resolution's entry of `progan.batch_sizes` (4x4 first; empty: train.batch_size),
+the paper's minibatch per resolution.
 Entering a phase builds the nets of its resolution (jaxgan/architectures/progan.py), draws the
 new layers from the phase key and copies every existing parameter by name (the EMA generator
 too); both Adam states restart at every resolution change (entering a fade phase) and are
@@ -68,13 +70,22 @@ def validate_progan_config(config) -> None:
     require(len(level_widths) >= levels, f'model.widths needs one width per resolution from 4 '
             f'to {size} ({levels}), got {len(level_widths)}')
   group = int_field(config, 'model.mbstd_group', 1)
-  batch = get(config, 'train.batch_size')
-  require(batch % min(group, batch) == 0,
-          f'train.batch_size={batch} must be a multiple of model.mbstd_group={group}')
   int_field(config, 'progan.images_per_phase', 1)
-  require(get(config, 'progan.images_per_phase') >= batch,
-          f'progan.images_per_phase={get(config, "progan.images_per_phase")} must be at least '
-          f'train.batch_size={batch} (one step per phase)')
+  images = get(config, 'progan.images_per_phase')
+  batch_sizes = tuple(get(config, 'progan.batch_sizes'))
+  if batch_sizes:
+    widths(config, 'progan.batch_sizes')
+    if size:
+      require(len(batch_sizes) >= levels, f'progan.batch_sizes needs one minibatch per '
+              f'resolution from 4 to {size} ({levels}), got {len(batch_sizes)}')
+    named = [(f'progan.batch_sizes[{i}]', b) for i, b in enumerate(batch_sizes)]
+  else:
+    named = [('train.batch_size', get(config, 'train.batch_size'))]
+  for name, batch in named:
+    require(batch % min(group, batch) == 0,
+            f'{name}={batch} must be a multiple of model.mbstd_group={group}')
+    require(images >= batch, f'progan.images_per_phase={images} must be at least {name}={batch} '
+            '(one step per phase)')
   float_field(config, 'progan.gp_weight', 0.0, 1e6, low_inclusive=True)
   float_field(config, 'progan.drift', 0.0, 1e6, low_inclusive=True)
   float_field(config, 'progan.ema', 0.0, 1.0, low_inclusive=True)
@@ -102,7 +113,8 @@ class ProGANTrainer(Trainer):
     self.channels = self.image_shape[-1]
     self.latent_dim = int(config.model.latent_dim)
     self.group = int(config.model.mbstd_group)
-    self.phase_steps = max(1, int(config.progan.images_per_phase) // int(config.train.batch_size))
+    sizes = tuple(config.progan.batch_sizes) or (int(config.train.batch_size),) * self.num_levels
+    self.batch_sizes = tuple(int(b) for b in sizes[:self.num_levels])
     self.gp_weight = float(config.progan.gp_weight)
     self.drift = float(config.progan.drift)
     self.ema = float(config.progan.ema)
@@ -112,7 +124,9 @@ class ProGANTrainer(Trainer):
     self.layout = [(0, False)]
     for level in range(1, self.num_levels):
       self.layout += [(level, True), (level, False)]
-    self.starts = [i * self.phase_steps for i in range(len(self.layout))]
+    images = int(config.progan.images_per_phase)
+    self.phase_steps = [max(1, images // self.batch_sizes[level]) for level, _ in self.layout]
+    self.starts = [sum(self.phase_steps[:i]) for i in range(len(self.layout))]
 
   # -- nets -----------------------------------------------------------------------------------
   def generator(self, level: int, fade: bool):
@@ -143,7 +157,8 @@ class ProGANTrainer(Trainer):
     level, fade = self.layout[index]
     if not fade:
       return jnp.ones((), jnp.float32)
-    return jnp.clip((step - self.starts[index]).astype(jnp.float32) / self.phase_steps, 0.0, 1.0)
+    return jnp.clip((step - self.starts[index]).astype(jnp.float32) / self.phase_steps[index],
+                    0.0, 1.0)
 
   def real_images(self, images, level: int, fade: bool, alpha):
     """Data-size images -> the phase's resolution, faded like the generator's output."""
@@ -157,8 +172,9 @@ class ProGANTrainer(Trainer):
   def phases(self) -> List[Phase]:
     names = [('fade_' if fade else 'stable_') + str(nets.resolution(level))
              for level, fade in self.layout]
-    return [Phase(name, self.phase_steps if i < len(names) - 1 else None, 1)
-            for i, name in enumerate(names)]
+    return [Phase(name, self.phase_steps[i] if i < len(names) - 1 else None, 1,
+                  self.batch_sizes[level])
+            for i, (name, (level, _)) in enumerate(zip(names, self.layout))]
 
   def init(self, key, example_batch) -> ProGANState:
     del example_batch
