@@ -26,6 +26,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.image_key = 'image'
   config.data.label_key = 'label'    # '' for datasets without labels
   config.data.image_size = 0         # 0 keeps the dataset's own size; else center-crop and resize
+  config.data.resize = 'resize'      # how images reach image_size: 'resize' (centre crop, then
+                                     #   resample) or 'pad' (zero border; digits to 32x32 as the
+                                     #   official ProGAN code pads MNIST)
   config.data.in_memory = 'auto'     # 'auto' | 'yes' | 'no': keep the train split on the device
   config.data.max_in_memory_mb = 1024
   config.data.pixel_max = 255        # stored pixel value of white (1 for binarized_mnist's 0/1 pixels)

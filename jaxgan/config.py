@@ -119,6 +119,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   require(isinstance(name, str) and name, 'data.name must be a dataset name such as '
           'offline_mnist or cifar10')
   int_field(config, 'data.image_size', 0)
+  choice(config, 'data.resize', ('resize', 'pad'))
   choice(config, 'data.in_memory', ('auto', 'yes', 'no'))
   int_field(config, 'data.max_in_memory_mb', 0)
   int_field(config, 'data.read_threads', 1)

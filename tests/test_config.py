@@ -72,6 +72,7 @@ def test_bad_overrides_are_rejected(override, message):
     ('optim.g_lr=-1e-4', 'optim.g_lr must be in'),
     ('train.batch_size=0', 'train.batch_size must be >= 1'),
     ('data.in_memory=maybe', 'data.in_memory must be one of'),
+    ('data.resize=crop', 'data.resize must be one of'),
     ('optim.name=adamw', 'optim.name must be one of'),
 ])
 def test_invalid_values_are_rejected(override, message):

@@ -256,6 +256,14 @@ def test_stacked_digits_are_classified_per_channel(classifier, data_dir):
   modes_right = (np.asarray(logits).argmax(-1) == test_y[picks]).all(axis=1).mean()
   assert modes_right > 0.9
 
+  # 32x32 digits: padded ones are cropped back exactly, resized ones resized back.
+  padded = np.pad(stacked, ((0, 0), (2, 2), (2, 2), (0, 0)))
+  unit = lambda x: jnp.asarray(x, jnp.float32) / 127.5 - 1.0
+  cropped, _ = jax.jit(evaluator_lib.DigitFeatures(classifier, 3, padded=True).apply)(unit(padded))
+  np.testing.assert_array_equal(np.asarray(cropped), np.asarray(features))
+  _, resized_logits = jax.jit(net.apply)(unit(padded))
+  assert (np.asarray(resized_logits).argmax(-1) == test_y[picks]).all(axis=1).mean() > 0.5
+
 
 # --------------------------------------------------------------------------------------------
 # InceptionV3 with weights from a file

@@ -21,8 +21,9 @@ from jaxgan.errors import DataError, ResourceError, disk_fault
 
 # Builders the project defines and can always prepare offline, by TFDS name.
 def _project_builders():
-  from jaxgan.data import offline_mnist
-  return {'offline_mnist': offline_mnist.OfflineMnist}
+  from jaxgan.data import offline_mnist, stacked_mnist
+  return {'offline_mnist': offline_mnist.OfflineMnist,
+          'offline_stacked_mnist': stacked_mnist.OfflineStackedMnist}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +133,11 @@ class ImageDataset:
     size = data_config.image_size
     if size and (size > min(shape[0], shape[1]) * 4):
       raise DataError(f'data.image_size={size} is more than 4x the dataset images ({shape[0]}x{shape[1]})')
+    self.pad = data_config.get('resize', 'resize') == 'pad'
+    if self.pad and size and size < max(shape[0], shape[1]):
+      raise DataError(f'data.resize=pad needs data.image_size >= the dataset images '
+                      f'({shape[0]}x{shape[1]}), got {size}; use data.resize=resize to shrink')
+    self.stored_shape = shape
     self.image_shape = (size, size, shape[2]) if size else shape
     for split in (data_config.train_split, data_config.eval_split):
       if split and split not in self.builder.info.splits:
@@ -161,10 +167,17 @@ class ImageDataset:
     return int(self.builder.info.splits[split].num_examples)
 
   def preprocess(self, image: np.ndarray) -> np.ndarray:
-    """Center-crops to a square and resizes to `image_shape` (uint8 in, uint8 out)."""
+    """Center-crops to a square and resizes to `image_shape`, or (data.resize=pad) pads it
+    there with zeros, centred (uint8 in, uint8 out)."""
     image = np.asarray(image)
     if image.shape == self.image_shape:
       return image
+    if self.pad:
+      h, w = image.shape[:2]
+      top, left = (self.image_shape[0] - h) // 2, (self.image_shape[1] - w) // 2
+      out = np.zeros(self.image_shape, np.uint8)
+      out[top:top + h, left:left + w] = image
+      return out
     from PIL import Image
     h, w = image.shape[:2]
     side = min(h, w)

@@ -41,18 +41,33 @@ _KID_SUBSETS, _KID_SUBSET_SIZE = 100, 1000
 
 
 class DigitFeatures:
-  """The digit classifier applied per channel: 1 channel = digits, 3 = Stacked-MNIST."""
+  """The digit classifier applied per channel: 1 channel = digits, 3 = Stacked-MNIST.
+
+  The classifier reads 28x28 digits; images of another size are brought back to 28x28 the
+  way they left it: the centre crop of zero-padded digits (`padded`, data.resize=pad), else a
+  resize (antialiased), applied to real and generated images alike."""
 
   name = 'digits'
   fd_name = 'fd_digits'
 
-  def __init__(self, classifier, channels: int):
+  def __init__(self, classifier, channels: int, padded: bool = False):
     self.classifier = classifier
     self.channels = channels
+    self.padded = padded
     self.feature_dim = classifier.feature_dim * channels
 
+  def to_digit_size(self, images):
+    n, h, w, c = images.shape
+    if (h, w) == (28, 28):
+      return images
+    if self.padded:
+      top, left = (h - 28) // 2, (w - 28) // 2
+      return images[:, top:top + 28, left:left + 28]
+    return jax.image.resize(images, (n, 28, 28, c), 'linear', antialias=True)
+
   def apply(self, images):
-    """[N, 28, 28, C] in [-1, 1] -> (features [N, C*d], logits [N, C, 10])."""
+    """[N, H, W, C] in [-1, 1] -> (features [N, C*d], logits [N, C, 10])."""
+    images = self.to_digit_size(images)
     n, h, w, c = images.shape
     per_channel = jnp.transpose(images, (0, 3, 1, 2)).reshape(n * c, h, w, 1)
     features, logits = self.classifier.apply(per_channel)
@@ -61,7 +76,8 @@ class DigitFeatures:
 
 def _is_digit_like(dataset) -> bool:
   shape = tuple(dataset.info.image_shape)
-  return dataset.name in DIGIT_DATASETS and shape[:2] == (28, 28) and shape[2:] in ((1,), (3,))
+  return (dataset.name in DIGIT_DATASETS and shape[0] == shape[1] and shape[0] >= 28
+          and shape[2:] in ((1,), (3,)))
 
 
 def make_feature_net(config, dataset):
@@ -75,12 +91,13 @@ def make_feature_net(config, dataset):
                       f'{shape}; set --config.eval.every_steps=0')
   h, w, c = shape
   if choice == 'digits' or (choice == 'auto' and _is_digit_like(dataset)):
-    if (h, w) != (28, 28) or c not in (1, 3):
-      raise ConfigError(f'eval.feature_net=digits needs 28x28 images with 1 channel (digits) or 3 '
-                        f'(Stacked-MNIST); {dataset.name} gives {h}x{w}x{c}')
+    if h != w or h < 28 or c not in (1, 3):
+      raise ConfigError(f'eval.feature_net=digits needs square images of 28x28 or more with 1 '
+                        f'channel (digits) or 3 (Stacked-MNIST); {dataset.name} gives {h}x{w}x{c}')
     from jaxgan.data.images import data_dir_of
     from jaxgan.metrics.digits import load_digit_classifier
-    return DigitFeatures(load_digit_classifier(data_dir_of(config.data)), c)
+    padded = config.data.get('resize', 'resize') == 'pad'
+    return DigitFeatures(load_digit_classifier(data_dir_of(config.data)), c, padded)
   path = config.eval.inception_weights
   if not path:
     raise ConfigError(
