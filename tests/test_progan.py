@@ -23,6 +23,7 @@ WIDTHS = (8, 8, 8)
 def tiny_progan(image_size=8, **fields):
   config = progan_config.get_config()
   config.data.image_size = image_size
+  config.data.resize = 'resize'                # 28 -> 8: shrink (configs/progan.py pads to 32)
   config.model.latent_dim = 8
   config.model.widths = WIDTHS
   config.train.batch_size = 8
@@ -212,10 +213,11 @@ def test_run_grows_across_stages_writes_previews_and_resumes_bit_exact(data_dir,
   assert not any('to_rgb_4' in name for name in want)      # stable_8 structure
 
   # Stop at the stable_4 -> fade_8 boundary (the checkpoint at step 2 has the 4x4 structure
-  # and was trained on batches of 8), then resume to 8: fade_8 entered from the checkpoint,
-  # on batches of 4, as the uninterrupted run entered it.
+  # and was trained on batches of 8), resume: fade_8 entered from the checkpoint, on batches
+  # of 4, as the uninterrupted run entered it; stop again mid-fade (step 4, alpha 0.5) and
+  # resume to 8.
   resumed = tmp_path / 'resumed'
-  for steps in (2, 8):
+  for steps in (2, 4, 8):
     config.train.num_steps = steps
     train.run(config, str(resumed))
   got = read_checkpoint(str(resumed / 'checkpoints'), 8)
