@@ -17,6 +17,10 @@ times:
 
 The VAE row times jaxgan's loop step (the same JaxRunner) against the tutorial's eager step on
 batches of 128 offline digits as intensities in [0, 1] (configs/vae.py's 'grey' data mode).
+The ProGAN rows (progan8, progan16, progan32; family 'progan') time one step of the stable
+phase at that resolution (`ModelPair.phase`): jaxgan's loop chunk of that phase, entered as the
+loop enters it, against the PyTorch step written from the official code
+(torch_originals/progan.py), both at the resolution's minibatch (progan.batch_sizes).
 The end-to-end comparison (--e2e_steps: samples a generator and scores FD-digits) is GAN-only.
 
 Repeats are interleaved (every variant once per round, the order rotating), so load from other
@@ -68,11 +72,14 @@ class JaxRunner:
     run = train.build(self.pair.config(*self.overrides))
     assert run.batches.in_memory
     span = run.spans[0]
+    if self.pair.phase:     # a later phase (ProGAN's resolutions): entered as the loop enters it
+      span = next(s for s in run.spans if s.phase.name == self.pair.phase)
     if self.mode == 'loop':
       self.chunk = run.chunk(span)
       self.data = run.batches.device_data
     else:
-      batch = run.batches.batch_at(run.batches.device_data, 0, 0, span.batches_per_step)
+      batch = run.batches.batch_at(run.batches.device_data, 0, 0, span.batches_per_step,
+                                   span.batch_size)
       step_fn = run.guarded_step(span) if self.mode == 'fixed_batch' else None
       bare = run.trainer.make_step(span.index)
       train_key = run.train_key
@@ -88,6 +95,11 @@ class JaxRunner:
       self.data = batch
     start = time.perf_counter()
     self.state, self.guard = run.init_state(), run.initial_guard()
+    if span.index:
+      for later in run.spans[1:span.index + 1]:
+        self.state = run.enter_phase(self.state, later)
+      self.state = self.state.replace(step=jax.device_put(
+          jnp.asarray(span.start, self.state.step.dtype), run.replicated))
     self.state, self.guard, metrics = self.chunk(self.state, self.guard, self.data, self.per_dispatch)
     jax.block_until_ready(metrics)
     compile_s = time.perf_counter() - start
@@ -130,6 +142,15 @@ class TorchRunner:
       self.d_steps = 1
       self.model = TorchVAETrainer(config, dataset.info.image_shape,
                                    original=True).to(self.device).train()
+    elif self.pair.family == 'progan':
+      from benchmarks.torch_originals import progan
+      level, fade = progan.level_of_phase(self.pair.phase)
+      self.batch_size = progan.phase_batch_size(config, level)
+      self.images = torch.from_numpy(
+          images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0).to(self.device)
+      self.d_steps = 1
+      self.model = progan.TorchProGAN(config, dataset.info.image_shape, level, fade,
+                                      original=True).to(self.device).train()
     else:
       from benchmarks.torch_originals.steps import TorchGAN
       self.images = torch.from_numpy(
@@ -156,6 +177,9 @@ class TorchRunner:
     start = time.perf_counter()
     if self.pair.family == 'vae':
       for _ in range(n):   # the tutorial's iteration; it draws its eps inside (randn_like)
+        self.model.step(self._batch())
+    elif self.pair.family == 'progan':
+      for _ in range(n):   # a stable phase (alpha 1); latents and mixing weights drawn inside
         self.model.step(self._batch())
     else:
       for _ in range(n):
@@ -407,7 +431,8 @@ def markdown(report):
            f'({m.get("torch_device", "cpu")}, {m["torch_threads"]} threads); '
            f'XLA_FLAGS={m["xla_flags"] or "(none)"}; {m["date"]}.', '',
            f'Command: `{report["command"]}`', '',
-           "Train steps per second at each config's batch size (the GANs 64, the VAE 128; "
+           "Train steps per second at each config's batch size (the GANs 64, the VAE 128, "
+           "ProGAN its resolution's minibatch; "
            'median of interleaved rounds) and the median '
            'of the per-round ratios to PyTorch eager; compile/warm-up time apart.', '',
            '| model | variant | steps/s | x torch eager | compile/warm-up s |',
@@ -422,8 +447,12 @@ def markdown(report):
                    f'{"" if ratio is None else f"{ratio:.2f}x"} | {v["compile_s"]:.1f} |')
   for res in report['speed'] + report.get('end_to_end', []):
     if 'remeasured' in res:
-      lines += ['', f'{res["model"]}: re-measured on {res["remeasured"]["date"]} with '
-                f'`{res["remeasured"]["command"]}`.']
+      again = res['remeasured']
+      load, threads = again.get('load_average_at_start'), again.get('torch_threads')
+      notes = ([f'load average {load[0]:.1f} at the start'] if load else []) + (
+          [f'torch threads {threads}'] if threads else [])
+      lines += ['', f'{res["model"]}: re-measured on {again["date"]} with `{again["command"]}`' +
+                (f' ({", ".join(notes)}).' if notes else '.')]
   if report.get('end_to_end'):
     lines += ['', 'End to end, same number of steps on the offline digits (jaxgan: `launch.py` '
               'in a fresh process, compilation, checkpoint and sample grid included; PyTorch: '
@@ -456,7 +485,11 @@ def _updated(path, new):
   replaced model records the command and date that re-measured it."""
   with open(path) as f:
     old = json.load(f)
-  stamp = {'command': new['command'], 'date': new['machine']['date']}
+  # The load matters on a shared machine: other processes' threads slow PyTorch's OpenMP
+  # pool far more than XLA's, so a ratio measured under load favours jaxgan.
+  stamp = {'command': new['command'], 'date': new['machine']['date'],
+           'load_average_at_start': new['machine'].get('load_average_at_start'),
+           'torch_threads': new['machine'].get('torch_threads')}
   for section in ('speed', 'end_to_end', 'epochs'):
     fresh = {r['model']: dict(r, remeasured=stamp) for r in new.get(section, [])}
     rows = [fresh.pop(r['model'], r) for r in old.get(section, [])]
@@ -469,7 +502,8 @@ def parse_args(argv):
   p.add_argument('--models', default=','.join(MODELS), help='comma-separated, from: ' + ', '.join(MODELS))
   p.add_argument('--repeats', type=int, default=5, help='interleaved rounds')
   p.add_argument('--default_steps', type=int, default=20, help='steps per variant per round')
-  p.add_argument('--steps', default='gan=200,bn_gan=60,dcgan28=40,dcgan64=6,wgan=10,wgan_gp=8,vae=200',
+  p.add_argument('--steps', default='gan=200,bn_gan=60,dcgan28=40,dcgan64=6,wgan=10,wgan_gp=8,'
+                 'vae=200,progan8=10,progan16=4,progan32=2',
                  help='per-model steps per round, e.g. gan=200,dcgan64=6')
   p.add_argument('--per_dispatch', default='1,10', help='jaxgan steps per dispatch to time')
   p.add_argument('--scan_models', default='gan',
@@ -489,6 +523,10 @@ def parse_args(argv):
   p.add_argument('--epoch_model', default='gan')
   p.add_argument('--torch_device', default='',
                  help='"cpu" or "cuda" ("" = cuda when JAX runs on a GPU and torch sees one)')
+  p.add_argument('--torch_threads', type=int, default=0,
+                 help="torch.set_num_threads (0: PyTorch's default, one per core). On a loaded "
+                      "shared machine, 1 keeps PyTorch's OpenMP threads from spinning against "
+                      'other processes (measured: a ProGAN step 15.7 s with 2, 0.65 s with 1)')
   p.add_argument('--data_dir', default='', help='TFDS data dir ("" = a fresh temporary one)')
   p.add_argument('--out', default='',
                  help='writes OUT.json and OUT.md (default benchmarks/results/speed on CPU, '
@@ -518,6 +556,9 @@ def main(argv=None):
   argv = sys.argv[1:] if argv is None else argv
   args = parse_args(argv)
   args.torch_device = args.torch_device or default_torch_device()
+  if args.torch_threads:
+    import torch
+    torch.set_num_threads(args.torch_threads)
 
   def log(msg):
     print(msg, file=sys.stderr, flush=True)

@@ -3,8 +3,10 @@
 `MODELS` lists the model pairs that are compared: a jaxgan config (file plus overrides) whose
 generator/discriminator names have PyTorch builders in `nets.GENERATORS` / `nets.DISCRIMINATORS`
 (family 'adversarial', trained by `steps.TorchGAN`), or, for family 'vae', the tutorial VAE
-(`vae.TorchVAE`, trained by `vae.TorchVAETrainer`). Code that drives GAN pairs (the GAN parity
-tests, the end-to-end comparison of benchmarks/speed.py) selects `family == 'adversarial'`.
+(`vae.TorchVAE`, trained by `vae.TorchVAETrainer`), or, for family 'progan', ProGAN at one of
+its phases (`progan.TorchProGAN`, written from the official TensorFlow code). Code that drives
+GAN pairs (the GAN parity tests, the end-to-end comparison of benchmarks/speed.py) selects
+`family == 'adversarial'`.
 To add a model: write its PyTorch modules in `nets.py` (layers in forward order, the original's
 names), register the builders under the jaxgan registry names, add its loss to
 `steps.OBJECTIVES` if new, and append a `ModelPair` here. `jaxgan.porting` maps the weights by
@@ -26,6 +28,8 @@ class ModelPair:
   overrides: Tuple[str, ...] = ()       # `field=value`, as on the launch.py command line
   description: str = ''
   family: str = 'adversarial'           # 'adversarial' (steps.TorchGAN) | 'vae' (vae.TorchVAETrainer)
+                                        # | 'progan' (progan.TorchProGAN)
+  phase: str = ''                       # the phase the speed rows time ('': the first)
 
   def config(self, *extra_overrides: str):
     from jaxgan import config as config_lib
@@ -44,6 +48,10 @@ MODELS: Dict[str, ModelPair] = {m.name: m for m in [
     ModelPair('wgan_gp', 'configs/wgan_gp.py', (), 'WGAN-GP: DCGAN nets (critic without BN), 5 critic steps, 28x28'),
     ModelPair('vae', 'configs/vae.py', (), 'tutorial MLP VAE (pytorch/examples), 784-400-20',
               family='vae'),
+    # ProGAN's stable phase at each resolution of configs/progan.py (32x32 digits, box-filtered
+    # down to the phase's resolution in the step), at that resolution's minibatch.
+    *[ModelPair(f'progan{r}', 'configs/progan.py', (), f'ProGAN (official TF code), phase stable_{r}',
+                family='progan', phase=f'stable_{r}') for r in (8, 16, 32)],
 ]}
 
 

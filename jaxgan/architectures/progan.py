@@ -77,13 +77,16 @@ def minibatch_stddev(x, group_size: int = 4):
 class EqDense(nn.Module):
   features: int
   gain: float = SQRT2
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x):
     fan_in = x.shape[-1]
     kernel = self.param('kernel', nn.initializers.normal(1.0), (fan_in, self.features))
-    bias = self.param('bias', nn.initializers.zeros, (self.features,))
-    return x @ (kernel * (self.gain / math.sqrt(fan_in))) + bias
+    y = x @ (kernel * (self.gain / math.sqrt(fan_in)))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
 
 
 class EqConv(nn.Module):
@@ -114,8 +117,10 @@ class GBlock(nn.Module):
   @nn.compact
   def __call__(self, x):
     if self.first:
-      x = EqDense(16 * self.features, gain=SQRT2 / 4, name='dense')(x)   # the official gain
-      x = pixel_norm(leaky_relu(x.reshape(x.shape[0], 4, 4, self.features)))
+      # The official gain, and one bias per channel added after the reshape (not per unit).
+      x = EqDense(16 * self.features, gain=SQRT2 / 4, use_bias=False, name='dense')(x)
+      bias = self.param('dense_bias', nn.initializers.zeros, (self.features,))
+      x = pixel_norm(leaky_relu(x.reshape(x.shape[0], 4, 4, self.features) + bias))
     else:
       x = upsample2x(x)
       x = pixel_norm(leaky_relu(EqConv(self.features, name='conv0')(x)))
