@@ -113,7 +113,7 @@ def conv_transpose_reference(x: Array, kernel: Array, stride: int, padding: int)
 _PHASE_TAPS = ((3, 1), (2, 0))
 
 
-def upsample2x_phase_conv(x: Array, kernel: Array) -> Array:
+def upsample2x_phase_conv(x: Array, kernel: Array, conv: Optional[Callable] = None) -> Array:
   """PyTorch ConvTranspose2d(kernel 4, stride 2, padding 1) as one stride-1 2x2 convolution.
 
   The four output phases (row parity x column parity) each see a fixed 2x2 subset of the 4x4
@@ -121,6 +121,9 @@ def upsample2x_phase_conv(x: Array, kernel: Array) -> Array:
   depth-to-space interleave assembles the 2x image. On XLA:CPU this avoids the very slow
   weight gradient of a dilated-input convolution (jax-ml/jax#23783). Exact up to float
   summation order; tested against `conv_transpose_reference`.
+
+  `conv(padded_x, phase_kernel)`, if given, computes the stride-1 convolution instead (the int8
+  path of jaxgan/quantization.py passes int8 kernel values and runs it in int8).
   """
   assert kernel.shape[:2] == (4, 4), kernel.shape
   batch, height, width, _ = x.shape
@@ -131,8 +134,11 @@ def upsample2x_phase_conv(x: Array, kernel: Array) -> Array:
   phase_kernel = rows[:, :, taps.T]                             # [th, r, tw, c, ci, co]
   phase_kernel = phase_kernel.transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, -1, 4 * cout)
   xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  y = jax.lax.conv_general_dilated(xp, phase_kernel, (1, 1), 'VALID',
-                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  if conv is None:
+    y = jax.lax.conv_general_dilated(xp, phase_kernel, (1, 1), 'VALID',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  else:
+    y = conv(xp, phase_kernel)
   y = y.reshape(batch, height + 1, width + 1, 2, 2, cout)
   phases = jnp.stack([jnp.stack([y[:, r:r + height, c:c + width, r, c] for c in (0, 1)], axis=3)
                       for r in (0, 1)], axis=3)                 # [B, H, W, r, c, C]

@@ -5,6 +5,8 @@
                   the project's digit network or of InceptionV3 (metrics/evaluator.py)
   likelihood      functions['log_likelihood']: ELBO and importance-weighted bounds of log p(x)
                   on held-out data (metrics/likelihood.py)
+  efficiency      functions['sample'], ['generator_variables']: parameters, bytes, MACs from
+                  XLA's cost analysis, latency per image (metrics/efficiency.py)
 
   EVALUATORS.get(name).validate_config(config)       # the evaluator's own fields
   make_evaluators(config, source, functions, mesh)   -> evaluate(state, step) -> {name: float}
@@ -23,6 +25,7 @@ EVALUATORS = Registry('evaluator')
 from jaxgan.metrics.digits import ClassifierSettings, DigitClassifier, load_digit_classifier  # noqa: E402,F401
 from jaxgan.metrics.evaluator import Evaluator, make_feature_net  # noqa: E402,F401
 from jaxgan.metrics import likelihood  # noqa: E402,F401  (registers 'likelihood')
+from jaxgan.metrics import efficiency  # noqa: E402,F401  (registers 'efficiency')
 
 
 class Evaluators:

@@ -57,6 +57,7 @@ class Trainer:
 
 
 from jaxgan.trainers import adversarial, progan, vae  # noqa: E402,F401  (register themselves)
+from jaxgan.trainers import distillation, pruning, quantized  # noqa: E402,F401  (compression)
 
 
 def make_trainer(config, data_info):

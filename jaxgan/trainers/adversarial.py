@@ -234,7 +234,11 @@ class AdversarialTrainer(Trainer):
     return [Phase('train', None, self.batches_per_step)]
 
   def functions(self):
-    return {'sample': self.sample}
+    return {'sample': self.sample, 'generator_variables': self.generator_variables}
+
+  def generator_variables(self, state: GANState):
+    """The generator's variables as stored (the efficiency evaluator counts and sizes them)."""
+    return {'params': state.g.params, 'batch_stats': state.g.batch_stats}
 
   def init(self, key, example_batch) -> GANState:
     g_key, d_key = jax.random.split(key)
