@@ -256,24 +256,30 @@ def _first_line(error: BaseException) -> str:
 
 
 class Checkpoints:
+  """A run's checkpoint folder. `read_only` opens another run's checkpoints (evaluation, a
+  distillation teacher) without touching them: no folder made, no unfinished save of a run
+  that may still be training cleaned up, no trash emptied, nothing saved."""
 
-  def __init__(self, directory: str, keep: int):
+  def __init__(self, directory: str, keep: int, read_only: bool = False):
     self.directory = os.path.abspath(directory)
+    self.read_only = read_only
     if os.path.exists(self.directory) and not os.path.isdir(self.directory):
       raise WorkdirError(f'{self.directory} is a file, not a checkpoint folder; move it away')
     self.manager = ocp.CheckpointManager(
         self.directory,
         item_handlers={STATE_ITEM: ocp.StandardCheckpointHandler(),
                        LOOP_ITEM: ocp.JsonCheckpointHandler()},
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
+                                             read_only=read_only,
                                              enable_async_checkpointing=True,
-                                             cleanup_tmp_directories=True,
+                                             cleanup_tmp_directories=not read_only,
                                              todelete_subdir=TRASH))
     self.loop_info: Dict[str, Any] = {}   # the `loop` item of the step restore_latest returned
     quiet_disk_faults()
     # Orbax would make a removed folder again and save into it, the earlier steps lost.
     self._folder = faults.Folder(self.directory, 'the checkpoint folder')
-    self._empty_trash()
+    if not read_only:
+      self._empty_trash()
 
   def steps(self):
     return sorted(self.manager.all_steps())
@@ -348,9 +354,10 @@ class Checkpoints:
         error = e
       if not parallel.any_process(error is not None):
         for bad, reason in failures:
+          where = ('left it in place (read only)' if self.read_only
+                   else f'moved it to {self._quarantine(bad)}')
           print(f'warning: checkpoint step {bad} in {self.directory} is damaged ({reason}); '
-                f'moved it to {self._quarantine(bad)} and resumed from step {step}',
-                file=sys.stderr, flush=True)
+                f'{where} and restored step {step}', file=sys.stderr, flush=True)
         self.loop_info = loop
         return state, step
       failures.append((step, _first_line(error) if error else 'unreadable on another process'))
@@ -421,7 +428,8 @@ class Checkpoints:
       if quiet:
         return
       raise e
-    self._empty_trash()
+    if not self.read_only:
+      self._empty_trash()
     self.manager.close()
 
   def _close_after_failed_save(self) -> None:

@@ -44,7 +44,7 @@ def restore_trained_state(config, workdir: str):
   run = train.build(config)
   # The structure and shardings train.py builds for each step, as shapes only (nothing is
   # compiled): Orbax restores into them exactly.
-  checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints)
+  checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints, read_only=True)
   try:
     state, step = checkpoints.restore_latest(run.state_target)
   finally:

@@ -213,6 +213,31 @@ def test_a_damaged_latest_checkpoint_is_reported_and_the_previous_one_used(
   assert kill_fuzz.committed_steps(directory) == [STEPS - 2]
 
 
+def test_a_read_only_reader_changes_nothing_in_a_run_that_may_still_train(
+    shared, target_state, tmp_path, capfd):
+  """Evaluation and distillation teachers open another run's checkpoints read-only: its
+  unfinished save (Orbax's tmp folder), its trash and a damaged step all stay where they are."""
+  from jaxgan.checkpointing import TRASH, Checkpoints
+  directory = str(tmp_path / 'checkpoints')
+  _copy_checkpoints(shared, directory, [STEPS - 2, STEPS])
+  CORRUPTIONS['truncated array data'](os.path.join(directory, str(STEPS)))
+  in_progress = os.path.join(directory, f'{STEPS + 2}.orbax-checkpoint-tmp-1')
+  trash = os.path.join(directory, TRASH, 'old')
+  for folder in (in_progress, trash):
+    os.makedirs(folder)
+  before = _snapshot(directory)
+  checkpoints = Checkpoints(directory, 3, read_only=True)
+  state, step = checkpoints.restore_latest(lambda step: target_state)
+  checkpoints.close()
+  assert step == STEPS - 2
+  assert os.path.isdir(in_progress), os.listdir(directory)
+  assert os.path.isdir(trash), os.listdir(directory)
+  assert _snapshot(directory) == before and not os.path.exists(tmp_path / f'corrupt_checkpoint_{STEPS}')
+  assert 'left it in place (read only)' in capfd.readouterr().err
+  absent = Checkpoints(str(tmp_path / 'absent'), 3, read_only=True)
+  assert absent.steps() == [] and not os.path.exists(tmp_path / 'absent')   # nothing made
+
+
 def _snapshot(directory):
   listing = {}
   for folder, _, files in os.walk(directory):

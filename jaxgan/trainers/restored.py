@@ -66,7 +66,7 @@ def load_trained_gan(workdir: str, field: str, data_info) -> TrainedGAN:
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device),
                         state_structure(trainer, example, 0))
-  checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints)
+  checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints, read_only=True)
   try:
     state, step = checkpoints.restore_latest(lambda step: target)
   finally:
