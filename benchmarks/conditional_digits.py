@@ -10,6 +10,11 @@ its last checkpoint and measures:
            (the InfoGAN paper reports 5% error with that map on MNIST).
 
   python benchmarks/conditional_digits.py --steps=1500          # cgan, cgan_projection, infogan
+  python benchmarks/conditional_digits.py --models=infogan_paper --seeds=0,1,2 --steps=1500 \
+      --set=train.batch_size=64 --out=benchmarks/results/infogan_paper   # InfoGAN's own nets
+
+With several seeds each run is a row <model>_seed<s>, plus a mean ± std row per model, and
+every InfoGAN row gets its code value x predicted digit table in the Markdown.
 
 Writes benchmarks/results/conditional_digits.{json,md} and each model's final sample grid
 (conditional_digits_<model>.png: rows are classes, or categorical code values).
@@ -29,18 +34,24 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 MODELS = {'cgan': 'configs/cgan.py', 'cgan_projection': 'configs/cgan_projection.py',
-          'infogan': 'configs/infogan.py'}
+          'infogan': 'configs/infogan.py', 'infogan_paper': 'configs/infogan_paper.py'}
 
 
-def train_and_restore(name, steps, workdir, overrides):
+def config_for(name, steps, overrides):
+  """The config a benchmark run of `name` trains with."""
   from jaxgan import config as config_lib
-  from jaxgan import train
-  from jaxgan.evaluate import restore_trained_state
   config = config_lib.load_config_file(os.path.join(ROOT, MODELS[name]))
   config_lib.apply_overrides(config, [f'train.num_steps={steps}', 'train.progress_bar=no',
                                       f'train.log_every_steps={max(steps // 10, 1)}',
                                       f'train.sample_every_steps={steps}',
                                       f'train.checkpoint_every_steps={steps}'] + list(overrides))
+  return config
+
+
+def train_and_restore(name, steps, workdir, overrides):
+  from jaxgan import train
+  from jaxgan.evaluate import restore_trained_state
+  config = config_for(name, steps, overrides)
   start = time.time()
   final = train.run(config, workdir)
   seconds = time.time() - start
@@ -84,18 +95,66 @@ def infogan_scores(trainer, state, classifier, n=10_000):
           'confusion': table.tolist(), 'samples': n}
 
 
+def q_head_scores(trainer, state, data_config):
+  """The paper's own measure: Q's categorical head as a classifier of the real held-out digits
+  (InfoGAN reports 5% error on MNIST), best one-to-one map from code values to digits. D runs
+  in evaluation mode (BatchNorm running statistics)."""
+  from scipy.optimize import linear_sum_assignment
+
+  from jaxgan.data.images import data_dir_of
+  from jaxgan.metrics.digits import load_offline_digits
+  _, _, images, labels = load_offline_digits(data_dir_of(data_config))
+  images = images.astype(np.float32) / 127.5 - 1.0
+  _, q, _ = jax.jit(lambda s, x: trainer.discriminate(s.d.params, s.d.batch_stats, x, train=False,
+                                                      update_stats=False))(state, images)
+  codes = np.asarray(q[:, :trainer.categories]).argmax(1)
+  table = np.zeros((trainer.categories, 10), np.int64)
+  np.add.at(table, (codes, np.asarray(labels)), 1)
+  rows, cols = linear_sum_assignment(-table)
+  return {'q_real_best_map_accuracy': float(table[rows, cols].sum() / len(labels)),
+          'q_real_examples': int(len(labels))}
+
+
+def rescore(json_path, out):
+  """Adds q_head_scores to every InfoGAN row of an existing report from its run's checkpoint."""
+  from jaxgan.evaluate import restore_trained_state
+  with open(json_path) as f:
+    report = json.load(f)
+  for row, entry in report['results'].items():
+    if 'best_map_accuracy' not in entry:
+      continue
+    workdir = os.path.join(out, 'tmp', f'digits_{row}_{report["steps"]}')
+    seeds = report.get('seeds', [0])
+    config = config_for(entry.get('model', row), report['steps'], report['overrides']
+                        + ([f'seed={entry["seed"]}'] if len(seeds) > 1 else []))
+    run, state, _ = restore_trained_state(config, workdir)
+    entry.update(q_head_scores(run.trainer, state, config.data))
+    print(row, entry['q_real_best_map_accuracy'], flush=True)
+  with open(json_path, 'w') as f:
+    json.dump(report, f, indent=1)
+  write_table(report, out)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--models', default='cgan,cgan_projection,infogan')
   parser.add_argument('--steps', type=int, default=1500)
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE')
+  parser.add_argument('--seeds', default='0',
+                      help='comma-separated seeds; more than one gives rows <model>_seed<s> and '
+                           'a mean ± std row per model')
   parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'))
   parser.add_argument('--table_only', action='store_true',
                       help='rewrite conditional_digits.md from the JSON without training')
+  parser.add_argument('--rescore', action='store_true',
+                      help="add the Q head's accuracy on real held-out digits to the InfoGAN rows "
+                           'of the JSON, from their runs\' checkpoints')
   args = parser.parse_args()
   if args.table_only:
     with open(os.path.join(args.out, 'conditional_digits.json')) as f:
       return write_table(json.load(f), args.out)
+  if args.rescore:
+    return rescore(os.path.join(args.out, 'conditional_digits.json'), args.out)
   from jaxgan.data.images import data_dir_of
   from jaxgan.metrics.digits import load_digit_classifier
   json_path = os.path.join(args.out, 'conditional_digits.json')
@@ -106,18 +165,24 @@ def main():
       earlier = json.load(f)
     if earlier.get('steps') == args.steps and earlier.get('overrides') == args.set:
       report['results'] = earlier['results']
-  for name in args.models.split(','):
-    workdir = os.path.join(args.out, 'tmp', f'digits_{name}_{args.steps}')
-    config, trainer, state, final, seconds = train_and_restore(name, args.steps, workdir, args.set)
+  seeds = [int(s) for s in args.seeds.split(',')]
+  report['seeds'] = seeds
+  for name, seed in [(n, s) for n in args.models.split(',') for s in seeds]:
+    row = name if len(seeds) == 1 else f'{name}_seed{seed}'
+    workdir = os.path.join(args.out, 'tmp', f'digits_{row}_{args.steps}')
+    config, trainer, state, final, seconds = train_and_restore(
+        name, args.steps, workdir, args.set + ([f'seed={seed}'] if len(seeds) > 1 else []))
     classifier = load_digit_classifier(data_dir_of(config.data))
-    entry = {'config': MODELS[name], 'train_seconds': seconds, 'final_train_metrics': final,
-             'classifier_test_accuracy': classifier.test_accuracy}
+    entry = {'config': MODELS[name], 'model': name, 'seed': config.seed, 'train_seconds': seconds,
+             'final_train_metrics': final, 'classifier_test_accuracy': classifier.test_accuracy}
     entry.update(infogan_scores(trainer, state, classifier) if trainer.categories
                  else cgan_scores(trainer, state, classifier))
-    report['results'][name] = entry
+    if trainer.categories:
+      entry.update(q_head_scores(trainer, state, config.data))
+    report['results'][row] = entry
     shutil.copyfile(os.path.join(workdir, 'samples', f'step_{args.steps}.png'),
-                    os.path.join(args.out, f'conditional_digits_{name}.png'))
-    print(name, json.dumps({k: v for k, v in entry.items() if k not in ('confusion',)}), flush=True)
+                    os.path.join(args.out, f'conditional_digits_{row}.png'))
+    print(row, json.dumps({k: v for k, v in entry.items() if k not in ('confusion',)}), flush=True)
     with open(json_path, 'w') as f:
       json.dump(report, f, indent=1)
   write_table(report, args.out)
@@ -131,13 +196,61 @@ def write_table(report, out):
     if 'class_match' in r:
       lines.append(f'| {name} | {steps} | samples classified as the requested class | '
                    f'{100 * r["class_match"]:.1f}% | {100 * r["classifier_test_accuracy"]:.1f}% |')
+    elif 'q_real_best_map_accuracy' in r:
+      lines.append(f'| {name} | {steps} | categorical code purity / best one-to-one map '
+                   f'accuracy / Q head on {r["q_real_examples"]} real held-out digits (best map) | '
+                   f'{100 * r["purity"]:.1f}% / {100 * r["best_map_accuracy"]:.1f}% / '
+                   f'{100 * r["q_real_best_map_accuracy"]:.1f}% | '
+                   f'{100 * r["classifier_test_accuracy"]:.1f}% |')
     else:
       lines.append(f'| {name} | {steps} | categorical code purity / best one-to-one map '
                    f'accuracy | {100 * r["purity"]:.1f}% / {100 * r["best_map_accuracy"]:.1f}% | '
                    f'{100 * r["classifier_test_accuracy"]:.1f}% |')
+  lines += _seed_summaries(report)
+  lines += _code_tables(report)
   with open(os.path.join(out, 'conditional_digits.md'), 'w') as f:
     f.write(f'Command: `{report["command"]}`\n\n' + '\n'.join(lines) + '\n')
   print('\n'.join(lines))
+
+
+def _seed_summaries(report):
+  """Mean ± std over seeds of each InfoGAN model run with more than one seed."""
+  by_model = {}
+  for r in report['results'].values():
+    if 'best_map_accuracy' in r and 'model' in r:
+      by_model.setdefault(r['model'], []).append(r)
+  lines = []
+  for model, rows in by_model.items():
+    if len(rows) < 2:
+      continue
+    purity = 100 * np.array([r['purity'] for r in rows])
+    mapped = 100 * np.array([r['best_map_accuracy'] for r in rows])
+    q_real = [100 * r['q_real_best_map_accuracy'] for r in rows if 'q_real_best_map_accuracy' in r]
+    q_text = (f' / Q on real digits {np.mean(q_real):.1f} ± {np.std(q_real):.1f}%'
+              if len(q_real) == len(rows) else '')
+    lines.append(f'| {model} (seeds {", ".join(str(r["seed"]) for r in rows)}) | {report["steps"]} | '
+                 f'mean ± std over seeds: purity / best one-to-one map accuracy | '
+                 f'{purity.mean():.1f} ± {purity.std():.1f}% / {mapped.mean():.1f} ± '
+                 f'{mapped.std():.1f}%{q_text} | {100 * rows[0]["classifier_test_accuracy"]:.1f}% |')
+  return lines
+
+
+def _code_tables(report):
+  """Per InfoGAN run: each categorical code value's counts over the predicted digits."""
+  lines = []
+  for row, r in report['results'].items():
+    if 'confusion' not in r:
+      continue
+    lines += ['', f'{row}: samples per categorical code value (rows) and digit the network '
+              f'predicts (columns); the best one-to-one map is marked *', '',
+              '| code | ' + ' | '.join(str(d) for d in range(10)) + ' | share of its mapped digit |',
+              '| --- ' * 12 + '|']
+    mapping = {int(k): v for k, v in r['code_to_digit'].items()}
+    for code, counts in enumerate(r['confusion']):
+      cells = [f'{c}*' if mapping.get(code) == d else str(c) for d, c in enumerate(counts)]
+      share = counts[mapping[code]] / max(sum(counts), 1) if code in mapping else 0.0
+      lines.append(f'| {code} | ' + ' | '.join(cells) + f' | {100 * share:.0f}% |')
+  return lines
 
 
 if __name__ == '__main__':

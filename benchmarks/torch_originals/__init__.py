@@ -11,7 +11,9 @@ To add a model: write its PyTorch modules in `nets.py` (layers in forward order,
 names), register the builders under the jaxgan registry names, add its loss to
 `steps.OBJECTIVES` if new, and append a `ModelPair` here. `jaxgan.porting` maps the weights by
 forward order, so no per-model porting code is needed for Linear/Conv/ConvTranspose/BatchNorm/
-Embedding layers. PyTorch is an optional extra (`pip install -e '.[bench]'`); jaxgan never
+Embedding layers. The 2-D mixture benchmark's nets and steps (PacGAN's MLPs, packing,
+minibatch discrimination, WGAN-GP, the unrolled GAN) live in `mixtures.py`, which ports by
+parameter name (tests/test_mixture_parity.py, benchmarks/mixture_differential.py). PyTorch is an optional extra (`pip install -e '.[bench]'`); jaxgan never
 imports this package.
 """
 import dataclasses

@@ -14,7 +14,7 @@ GENERATORS = Registry('generator')
 DISCRIMINATORS = Registry('discriminator')
 
 # Importing the modules registers them.
-from jaxgan.architectures import dcgan, heads, mlp, pacgan  # noqa: E402,F401
+from jaxgan.architectures import dcgan, heads, infogan, mlp, pacgan  # noqa: E402,F401
 
 
 def _options(model_config, num_classes, q_outputs=0):
