@@ -111,3 +111,34 @@ def gaussian_log_density(z, mean, log_var):
 
 def standard_normal_log_density(z):
   return -0.5 * jnp.sum(_LOG_2PI + jnp.square(z), axis=-1)
+
+
+# -- Image-to-image terms (jaxgan/trainers/image_to_image.py) -----------------------------------
+# CycleGAN and pix2pix (junyanz/pytorch-CycleGAN-and-pix2pix, models/networks.py `GANLoss`)
+# score every patch logit against a constant target: 1 for "real", 0 for "fake". The
+# generator's adversarial loss is that score of its fakes against "real"; the discriminator's
+# is the mean of its real and fake scores (the reference halves the sum).
+
+def patch_gan_loss(objective: str, logits, target_is_real: bool):
+  """`GANLoss(gan_mode)(logits, target_is_real)`: 'least_squares' (lsgan: mean squared
+  error to the target) or 'non_saturating' (vanilla: binary cross-entropy on logits)."""
+  target = 1.0 if target_is_real else 0.0
+  if objective == 'least_squares':
+    return jnp.mean(jnp.square(logits - target))
+  if objective == 'non_saturating':
+    return _bce(logits, target)
+  raise ValueError(f'no patch GAN loss for objective {objective!r}')
+
+
+PATCH_GAN_OBJECTIVES = ('least_squares', 'non_saturating')
+
+
+def patch_d_loss(objective: str, real_logits, fake_logits):
+  return 0.5 * (patch_gan_loss(objective, real_logits, True)
+                + patch_gan_loss(objective, fake_logits, False))
+
+
+def l1_distance(x, y):
+  """Mean absolute difference (nn.L1Loss): pix2pix's reconstruction term and CycleGAN's cycle
+  and identity terms, before their weights."""
+  return jnp.mean(jnp.abs(x - y))

@@ -9,6 +9,8 @@ Schedules are optax schedules of the optimizer's step count:
                  no step count: checkpoints of constant-rate runs are as before)
   linear_decay   constant until `decay_start_step`, then linearly to zero at `train.num_steps`
                  (CycleGAN's "100 epochs constant, 100 decaying")
+  linear_decay_second_half  linear_decay from half of `train.num_steps` (CycleGAN's equal halves
+                 at any run length)
   warmup_cosine  linear warm-up from zero over `warmup_steps`, then cosine decay to zero at
                  `train.num_steps`
 """
@@ -55,6 +57,17 @@ def _linear_decay(optim, learning_rate: float, total_steps: int) -> Rate:
   return optax.join_schedules(
       [optax.constant_schedule(learning_rate),
        optax.linear_schedule(learning_rate, 0.0, max(total_steps - start, 1))], [start])
+
+
+@SCHEDULES.register('linear_decay_second_half')
+def _linear_decay_second_half(optim, learning_rate: float, total_steps: int) -> Rate:
+  """linear_decay starting at half of `train.num_steps`: CycleGAN's equal constant and decaying
+  halves (100 + 100 epochs) at any run length."""
+  del optim
+  half = total_steps // 2
+  return optax.join_schedules(
+      [optax.constant_schedule(learning_rate),
+       optax.linear_schedule(learning_rate, 0.0, max(total_steps - half, 1))], [half])
 
 
 @SCHEDULES.register('warmup_cosine')

@@ -40,6 +40,9 @@ class PortingError(ValueError):
 
 
 def _kind_of(module: nn.Module) -> str:
+  declared = getattr(type(module), 'porting_kind', None)   # a layer saying what it ports as
+  if declared:
+    return declared
   if isinstance(module, (layers.Linear, nn.Dense)):
     return 'linear'
   if isinstance(module, (layers.Conv, nn.Conv)):

@@ -56,5 +56,5 @@ def test_schedule_fields_are_checked():
   with pytest.raises(ConfigError, match='optim.decay_start_step=500 must be below train.num_steps=500'):
     optimizers.validate(config, ('lr',))
   config.optim.schedule = 'exponential'
-  with pytest.raises(ConfigError, match='optim.schedule must be one of constant, linear_decay, warmup_cosine'):
+  with pytest.raises(ConfigError, match='optim.schedule must be one of constant, linear_decay, linear_decay_second_half, warmup_cosine'):
     optimizers.validate(config, ('lr',))

@@ -5,6 +5,9 @@
                   the project's digit network or of InceptionV3 (metrics/evaluator.py)
   likelihood      functions['log_likelihood']: ELBO and importance-weighted bounds of log p(x)
                   on held-out data (metrics/likelihood.py)
+  translation     functions['translate_a_to_b'] (and ['translate_b_to_a']): class kept and
+                  cycle error (unpaired digits), L1 / PSNR / SSIM (pairs), FID with Inception
+                  weights, against the untranslated input (metrics/translation.py)
   efficiency      functions['sample'], ['generator_variables']: parameters, bytes, MACs from
                   XLA's cost analysis, latency per image (metrics/efficiency.py)
 
@@ -25,6 +28,7 @@ EVALUATORS = Registry('evaluator')
 from jaxgan.metrics.digits import ClassifierSettings, DigitClassifier, load_digit_classifier  # noqa: E402,F401
 from jaxgan.metrics.evaluator import Evaluator, make_feature_net  # noqa: E402,F401
 from jaxgan.metrics import likelihood  # noqa: E402,F401  (registers 'likelihood')
+from jaxgan.metrics import translation  # noqa: E402,F401  (registers 'translation')
 from jaxgan.metrics import efficiency  # noqa: E402,F401  (registers 'efficiency')
 
 

@@ -56,7 +56,7 @@ class Trainer:
     return {}
 
 
-from jaxgan.trainers import adversarial, progan, vae  # noqa: E402,F401  (register themselves)
+from jaxgan.trainers import adversarial, image_to_image, progan, vae  # noqa: E402,F401  (register themselves)
 from jaxgan.trainers import distillation, pruning, quantized  # noqa: E402,F401  (compression)
 
 
