@@ -10,7 +10,7 @@ DEMO_STEPS ?= 2000
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench,tensorboard]'
+	$(PY) -m pip install -q -e '.[test,bench,tensorboard,text]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -110,6 +110,12 @@ class EventFile:
                             summary=image(name, grid, dataformats='HWC')))
     self._file.flush()
 
+  def add_text(self, name: str, text: str, step: int) -> None:
+    from tensorboardX.summary import text as text_summary
+    self._write(self._event(wall_time=time.time(), step=int(step),
+                            summary=text_summary(name, text)))
+    self._file.flush()
+
   def close(self) -> None:
     self._file.close()
 
@@ -118,9 +124,10 @@ class Reporter:
   """Writes metrics.jsonl and TensorBoard events, and shows progress."""
 
   def __init__(self, workdir: str, num_steps: int, start_step: int, progress_bar: str,
-               is_writer: bool):
+               is_writer: bool, decode_tokens=None):
     self.workdir = workdir
     self.is_writer = is_writer
+    self.decode_tokens = decode_tokens   # token ids [N, T] -> N lines (None: ids as numbers)
     self.num_steps = num_steps
     self.metrics_path = os.path.join(workdir, 'metrics.jsonl')
     self._bar = None
@@ -172,11 +179,14 @@ class Reporter:
   def preview(self, step: int, name: str, images: np.ndarray) -> None:
     """A trainer's preview: [N, H, W, C] (a square grid) or [rows, cols, H, W, C] images in
     [-1, 1], written as samples/step_<N>.png ('samples') or samples/<name>_step_<N>.png, and
-    to TensorBoard under `name`."""
+    to TensorBoard under `name`; or token ids [N, T] (integers), written as text (.txt)."""
     if not self.is_writer:
       return
     self._workdir.check()
     images = np.asarray(images)
+    if images.ndim == 2 and np.issubdtype(images.dtype, np.integer):
+      self._text_preview(step, name, images)
+      return
     columns = None
     if images.ndim == 5:
       columns = images.shape[1]
@@ -191,6 +201,20 @@ class Reporter:
       save_png(path, grid)
     with _writing(self._tb.path):
       self._tb.add_image(name, grid, step)
+
+  def _text_preview(self, step: int, name: str, tokens: np.ndarray) -> None:
+    """Token ids [N, T]: one sequence a line, samples/step_<N>.txt ('samples') or
+    samples/<name>_step_<N>.txt, and to TensorBoard as text under `name`."""
+    lines = (self.decode_tokens(tokens) if self.decode_tokens is not None
+             else [' '.join(str(int(t)) for t in row) for row in tokens])
+    filename = f'step_{step}.txt' if name == 'samples' else f'{name}_step_{step}.txt'
+    path = os.path.join(self.workdir, 'samples', filename)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with _writing(path):
+      with open(path, 'w') as f:
+        f.write(''.join(line + '\n' for line in lines))
+    with _writing(self._tb.path):
+      self._tb.add_text(name, '\n\n'.join(lines[:16]), step)
 
   def progress(self, step: int, metrics: Dict[str, float]) -> None:
     if not self.is_writer:

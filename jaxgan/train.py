@@ -501,7 +501,9 @@ def _train(run_: Run, workdir, preemption, checkpoints) -> Optional[dict]:
   per_dispatch = config.loop.steps_per_dispatch or default_steps_per_dispatch(jax.default_backend())
   cfg = config.train
   num_steps = cfg.num_steps
-  reporter = reporting.Reporter(workdir, num_steps, start_step, cfg.progress_bar, is_writer)
+  # Token previews become text through the source's vocabulary (sources of tokens have one).
+  reporter = reporting.Reporter(workdir, num_steps, start_step, cfg.progress_bar, is_writer,
+                                decode_tokens=getattr(source, 'decode_tokens', None))
   try:
     if restored_step is not None:
       reporter.message(f'resumed from checkpoint at step {start_step} in {checkpoints.directory}')

@@ -14,6 +14,10 @@ Sources:
   images   TFDS image datasets by `data.name`, the project's offline ones prepared on first use
            (data/images.py); batches {'image': [k, B, H, W, C] in [-1, 1], 'label': [k, B]}
   mixture  the 2-D Gaussian mixtures (data/mixtures.py); 'image' holds points [k, B, 2]
+  oracle   sequences of SeqGAN's oracle LSTM, the oracle inside (data/oracle.py);
+           batches {'tokens': int32 [k, B, T]}; `decode_tokens` turns previews into text
+  text     sentences of real text, word-level (data/text.py): gensim's Lee corpus, a
+           local file or a TFDS text dataset; the same batches
   image_to_image  two domains, paired or unpaired: TFDS (cycle_gan's trainA/trainB/testA/testB
            layout, or train/test with features a and b) or a folder (data/translation.py);
            batches {'a': [k, B, H, W, Ca], 'b': [k, B, H, W, Cb]} in [-1, 1]
@@ -25,6 +29,7 @@ SOURCES = Registry('data source')
 
 from jaxgan.data.images import DatasetInfo, ImageDataset, load_dataset  # noqa: E402,F401
 from jaxgan.data import mixtures  # noqa: E402,F401  (registers 'mixture')
+from jaxgan.data import oracle, text  # noqa: E402,F401  (register 'oracle', 'text')
 from jaxgan.data import translation  # noqa: E402,F401  (registers 'image_to_image')
 
 

@@ -5,6 +5,10 @@
                   the project's digit network or of InceptionV3 (metrics/evaluator.py)
   likelihood      functions['log_likelihood']: ELBO and importance-weighted bounds of log p(x)
                   on held-out data (metrics/likelihood.py)
+  oracle_nll      functions['sample'], ['token_log_probs']: NLL-oracle of G's samples and
+                  NLL of held-out oracle data under G (metrics/oracle.py)
+  bleu            functions['sample']: BLEU-2..5 against held-out text and Self-BLEU
+                  (metrics/bleu.py, nltk)
   translation     functions['translate_a_to_b'] (and ['translate_b_to_a']): class kept and
                   cycle error (unpaired digits), L1 / PSNR / SSIM (pairs), FID with Inception
                   weights, against the untranslated input (metrics/translation.py)
@@ -28,6 +32,8 @@ EVALUATORS = Registry('evaluator')
 from jaxgan.metrics.digits import ClassifierSettings, DigitClassifier, load_digit_classifier  # noqa: E402,F401
 from jaxgan.metrics.evaluator import Evaluator, make_feature_net  # noqa: E402,F401
 from jaxgan.metrics import likelihood  # noqa: E402,F401  (registers 'likelihood')
+from jaxgan.metrics import oracle  # noqa: E402,F401  (registers 'oracle_nll')
+from jaxgan.metrics import bleu  # noqa: E402,F401  (registers 'bleu')
 from jaxgan.metrics import translation  # noqa: E402,F401  (registers 'translation')
 from jaxgan.metrics import efficiency  # noqa: E402,F401  (registers 'efficiency')
 

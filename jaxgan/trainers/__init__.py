@@ -12,6 +12,8 @@ knowing which family it runs (../DESIGN.md, "The trainer protocol"):
                                                   #   (a square grid) or [rows, cols, H, W, C];
                                                   #   'samples' is samples/step_<N>.png, the rest
                                                   #   samples/<name>_step_<N>.png
+                                                  #   or token ids [N, T] (integers): text,
+                                                  #   samples/step_<N>.txt (SeqGAN)
   trainer.functions()                             # {'sample': (state, key, n) -> items, ...}:
                                                   #   what evaluators call (jaxgan/metrics)
 
@@ -56,7 +58,7 @@ class Trainer:
     return {}
 
 
-from jaxgan.trainers import adversarial, image_to_image, progan, vae  # noqa: E402,F401  (register themselves)
+from jaxgan.trainers import adversarial, image_to_image, progan, seqgan, vae  # noqa: E402,F401  (register themselves)
 from jaxgan.trainers import distillation, pruning, quantized  # noqa: E402,F401  (compression)
 
 

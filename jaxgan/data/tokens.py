@@ -1,0 +1,77 @@
+"""What every token source shares: its info, its in-memory batches and how tokens read as text.
+
+Batches are {'tokens': int32 [batches_per_step, B, T]}. The whole train split stays on the
+device and the compiled step shuffles and slices it, as pipeline.InMemoryBatches does for
+images: epoch e uses the permutation drawn from fold_in(key, e), the last partial batch of an
+epoch is dropped, and batch t of the run's stream is a function of (seed, t) only, so a resumed
+run sees exactly the batches of an uninterrupted one.
+"""
+import dataclasses
+from typing import Optional, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import parallel
+from jaxgan.data.pipeline import check_enough_records
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenInfo:
+  name: str
+  image_shape: Tuple[int, ...]   # (seq_len,): the shape of one item
+  num_classes: int               # 0: no labels
+  num_train: int
+  vocab_size: int
+  seq_len: int
+
+
+class TokenBatches:
+  """The train sequences [N, T] on the device; batch_at shuffles and slices them."""
+
+  in_memory = True
+
+  def __init__(self, tokens: np.ndarray, batch_size: int, seed: int, mesh):
+    check_enough_records(len(tokens), batch_size, 'train split')
+    self.num_records = len(tokens)
+    self.batch_size = batch_size
+    self.key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x0DA7A)
+    self.mesh = mesh
+    self.device_data = parallel.replicate_host_array(np.asarray(tokens, np.int32), mesh)
+
+  def batch_at(self, device_data, step, first_batch, count: int, batch_size=None):
+    """Traceable: batches `first_batch` .. `first_batch + count - 1` of the stream, stacked,
+    of `batch_size` (static; None: train.batch_size) sequences each."""
+    del step
+    tokens = device_data
+    size = self.batch_size if batch_size is None else batch_size
+    batches_per_epoch = self.num_records // size
+
+    def one(i):
+      t = first_batch + i
+      epoch, position = t // batches_per_epoch, t % batches_per_epoch
+      permutation = jax.random.permutation(jax.random.fold_in(self.key, epoch), self.num_records)
+      index = jax.lax.dynamic_slice_in_dim(permutation, position * size, size)
+      return tokens[index]
+
+    batch = {'tokens': jax.vmap(one)(jnp.arange(count))}
+    sharding = parallel.batch_sharding(self.mesh, batch_axis=1)
+    return jax.lax.with_sharding_constraint(batch, {'tokens': sharding})
+
+
+def example_batch(batches_per_step: int, batch_size: int, seq_len: int):
+  return {'tokens': jnp.zeros((batches_per_step, batch_size, seq_len), jnp.int32)}
+
+
+def decode(tokens: np.ndarray, vocabulary: Optional[Sequence[str]] = None,
+           end_token: Optional[int] = None):
+  """Token ids [N, T] -> N lines of text: words joined by spaces (ids when there is no
+  vocabulary), cut at the first `end_token`."""
+  lines = []
+  for row in np.asarray(tokens):
+    ids = [int(t) for t in row]
+    if end_token is not None and end_token in ids:
+      ids = ids[:ids.index(end_token)]
+    lines.append(' '.join(vocabulary[i] if vocabulary is not None else str(i) for i in ids))
+  return lines
