@@ -43,7 +43,7 @@ def draw(module, params, key, n: int, seq_len: int) -> np.ndarray:
 
 
 @SOURCES.register('oracle')
-class OracleSource:
+class OracleSource(tokens.TokenSource):
   """Sequences of the oracle LSTM as {'tokens': [k, B, T]}, in memory."""
 
   def __init__(self, config):
@@ -69,20 +69,6 @@ class OracleSource:
   def oracle_log_probs(self, sequences):
     """Traceable: log p_oracle(token_t | prefix) [N, T] of sequences [N, T]."""
     return self.module.apply({'params': self.params}, sequences, method=self.module.log_probs)
-
-  def example_batch(self, batches_per_step: int, batch_size=None):
-    return tokens.example_batch(batches_per_step, batch_size or self.config.train.batch_size,
-                                self.seq_len)
-
-  def make_batches(self, mesh):
-    return tokens.TokenBatches(self.train_tokens, self.config.train.batch_size, self.config.seed,
-                               mesh)
-
-  def eval_arrays(self, limit=None):
-    return {'tokens': self.eval_tokens[:limit]}
-
-  def preview_batch(self, n: int):
-    return self.eval_arrays(n)
 
   def decode_tokens(self, sequences):
     """Token ids [N, T] -> N lines of ids (the oracle's language has no words)."""

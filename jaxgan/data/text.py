@@ -95,7 +95,7 @@ class Vocabulary:
 
 
 @SOURCES.register('text')
-class TextSource:
+class TextSource(tokens.TokenSource):
   """Sentences of real text as {'tokens': [k, B, T]}, in memory."""
 
   def __init__(self, config):
@@ -117,20 +117,6 @@ class TextSource:
     self.name = config.data.name
     self.info = tokens.TokenInfo(self.name, (self.seq_len,), 0, len(train), len(self.vocabulary),
                                  self.seq_len)
-
-  def example_batch(self, batches_per_step: int, batch_size=None):
-    return tokens.example_batch(batches_per_step, batch_size or self.config.train.batch_size,
-                                self.seq_len)
-
-  def make_batches(self, mesh):
-    return tokens.TokenBatches(self.train_tokens, self.config.train.batch_size, self.config.seed,
-                               mesh)
-
-  def eval_arrays(self, limit=None):
-    return {'tokens': self.eval_tokens[:limit]}
-
-  def preview_batch(self, n: int):
-    return self.eval_arrays(n)
 
   def words_of(self, sequences) -> List[List[str]]:
     """Token ids [N, T] -> N word lists, each cut at its first <eos>."""

@@ -64,6 +64,24 @@ def example_batch(batches_per_step: int, batch_size: int, seq_len: int):
   return {'tokens': jnp.zeros((batches_per_step, batch_size, seq_len), jnp.int32)}
 
 
+class TokenSource:
+  """What every source of token sequences shares: a subclass sets `config`, `seq_len`,
+  `train_tokens` and `eval_tokens` (int32 [N, T]) and its `info`."""
+
+  def example_batch(self, batches_per_step: int, batch_size=None):
+    return example_batch(batches_per_step, batch_size or self.config.train.batch_size,
+                         self.seq_len)
+
+  def make_batches(self, mesh):
+    return TokenBatches(self.train_tokens, self.config.train.batch_size, self.config.seed, mesh)
+
+  def eval_arrays(self, limit=None):
+    return {'tokens': self.eval_tokens[:limit]}
+
+  def preview_batch(self, n: int):
+    return self.eval_arrays(n)
+
+
 def decode(tokens: np.ndarray, vocabulary: Optional[Sequence[str]] = None,
            end_token: Optional[int] = None):
   """Token ids [N, T] -> N lines of text: words joined by spaces (ids when there is no
