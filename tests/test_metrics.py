@@ -444,9 +444,10 @@ def test_a_dataset_that_is_not_digits_needs_inception_weights(tmp_path):
   config.eval.inception_weights = str(tmp_path / 'missing.npz')
   with pytest.raises(ConfigError, match='does not exist'):
     evaluator_lib.make_feature_net(config, dataset)
-  config.eval.feature_net = 'digits'
-  with pytest.raises(ConfigError, match='needs 28x28 images'):
-    evaluator_lib.make_feature_net(config, dataset)
+  config.eval.feature_net = 'digits'   # the digit network reads square images of 28 or more
+  small = types.SimpleNamespace(name='svhn_small', info=types.SimpleNamespace(image_shape=(16, 16, 3)))
+  with pytest.raises(ConfigError, match='needs square images of 28x28 or more'):
+    evaluator_lib.make_feature_net(config, small)
   points = types.SimpleNamespace(name='ring8', info=types.SimpleNamespace(image_shape=(2,)))
   with pytest.raises(ConfigError, match='eval.every_steps=0'):
     evaluator_lib.make_feature_net(config, points)
