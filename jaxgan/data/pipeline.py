@@ -27,6 +27,17 @@ def check_enough_records(num_records: int, batch_size: int, name: str) -> None:
                     f'train.batch_size={batch_size}')
 
 
+def batch_indices(key, num_records: int, t, size: int):
+  """Traceable: the record indices of batch `t` (a traced int) of `size` records in the
+  stream of batches over `num_records` records. Epoch e is the permutation drawn from
+  fold_in(key, e), cut into num_records // size batches (the last partial batch dropped, as
+  PyTorch's loaders do with drop_last)."""
+  batches_per_epoch = num_records // size
+  epoch, position = t // batches_per_epoch, t % batches_per_epoch
+  permutation = jax.random.permutation(jax.random.fold_in(key, epoch), num_records)
+  return jax.lax.dynamic_slice_in_dim(permutation, position * size, size)
+
+
 class InMemoryBatches:
   """The whole train split on the device; the compiled step shuffles and slices it.
 
@@ -56,13 +67,9 @@ class InMemoryBatches:
     images, labels = device_data
     sharding = parallel.batch_sharding(self.mesh, batch_axis=1)
     size = self.batch_size if batch_size is None else batch_size
-    batches_per_epoch = self.num_records // size
 
     def one(i):
-      t = first_batch + i
-      epoch, position = t // batches_per_epoch, t % batches_per_epoch
-      permutation = jax.random.permutation(jax.random.fold_in(self.key, epoch), self.num_records)
-      index = jax.lax.dynamic_slice_in_dim(permutation, position * size, size)
+      index = batch_indices(self.key, self.num_records, first_batch + i, size)
       return images[index], labels[index]
 
     batch_images, batch_labels = jax.vmap(one)(jnp.arange(count))

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import parallel
-from jaxgan.data.pipeline import check_enough_records
+from jaxgan.data.pipeline import batch_indices, check_enough_records
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,14 +46,9 @@ class TokenBatches:
     del step
     tokens = device_data
     size = self.batch_size if batch_size is None else batch_size
-    batches_per_epoch = self.num_records // size
 
     def one(i):
-      t = first_batch + i
-      epoch, position = t // batches_per_epoch, t % batches_per_epoch
-      permutation = jax.random.permutation(jax.random.fold_in(self.key, epoch), self.num_records)
-      index = jax.lax.dynamic_slice_in_dim(permutation, position * size, size)
-      return tokens[index]
+      return tokens[batch_indices(self.key, self.num_records, first_batch + i, size)]
 
     batch = {'tokens': jax.vmap(one)(jnp.arange(count))}
     sharding = parallel.batch_sharding(self.mesh, batch_axis=1)

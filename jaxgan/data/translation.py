@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxgan import parallel
 from jaxgan.data import SOURCES
-from jaxgan.data.pipeline import check_enough_records
+from jaxgan.data.pipeline import batch_indices, check_enough_records
 from jaxgan.errors import DataError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -310,12 +310,6 @@ class TranslationBatches:
     self.device_data = (parallel.replicate_host_array(train['a'], mesh),
                         parallel.replicate_host_array(train['b'], mesh))
 
-  def _indices(self, key, n: int, t, size: int):
-    per_epoch = n // size
-    epoch, position = t // per_epoch, t % per_epoch
-    permutation = jax.random.permutation(jax.random.fold_in(key, epoch), n)
-    return jax.lax.dynamic_slice_in_dim(permutation, position * size, size)
-
   def batch_at(self, device_data, step, first_batch, count: int, batch_size=None):
     del step
     images_a, images_b = device_data
@@ -323,8 +317,8 @@ class TranslationBatches:
 
     def one(i):
       t = first_batch + i
-      index_a = self._indices(self.keys[0], self.sizes[0], t, size)
-      index_b = index_a if self.paired else self._indices(self.keys[1], self.sizes[1], t, size)
+      index_a = batch_indices(self.keys[0], self.sizes[0], t, size)
+      index_b = index_a if self.paired else batch_indices(self.keys[1], self.sizes[1], t, size)
       a = images_a[index_a].astype(jnp.float32) / 127.5 - 1.0
       b = images_b[index_b].astype(jnp.float32) / 127.5 - 1.0
       keys = jax.random.split(jax.random.fold_in(self.augment_key, t), 2 * size)
