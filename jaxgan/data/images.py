@@ -21,10 +21,10 @@ from jaxgan.errors import DataError, ResourceError, disk_fault
 
 # Builders the project defines and can always prepare offline, by TFDS name.
 def _project_builders():
-  from jaxgan.data import offline_mnist, offline_translation, stacked_mnist
+  from jaxgan.data import offline_mnist, offline_pictures, offline_translation, stacked_mnist
   return {'offline_mnist': offline_mnist.OfflineMnist,
           'offline_stacked_mnist': stacked_mnist.OfflineStackedMnist,
-          **offline_translation.BUILDERS}
+          **offline_translation.BUILDERS, **offline_pictures.BUILDERS}
 
 
 @dataclasses.dataclass(frozen=True)
