@@ -21,7 +21,7 @@ from jaxgan.errors import DataError, UserError
 DIRECTIONS = {'AtoB': 'a_to_b', 'BtoA': 'b_to_a'}
 
 
-def input_files(path: str):
+def input_files(path: str, flag: str = '--input'):
   from jaxgan.data.translation import IMAGE_SUFFIXES
   if os.path.isfile(path):
     return [path]
@@ -31,7 +31,7 @@ def input_files(path: str):
     if files:
       return files
     raise DataError(f'{path} holds no images ({", ".join(IMAGE_SUFFIXES)})')
-  raise DataError(f'--input={path!r} is neither an image file nor a folder')
+  raise DataError(f'{flag}={path!r} is neither an image file nor a folder')
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:

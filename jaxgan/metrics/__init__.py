@@ -12,6 +12,9 @@
   translation     functions['translate_a_to_b'] (and ['translate_b_to_a']): class kept and
                   cycle error (unpaired digits), L1 / PSNR / SSIM (pairs), FID with Inception
                   weights, against the untranslated input (metrics/translation.py)
+  inpainting      functions['inpaint']: L1 / L2 / PSNR / SSIM over the image and inside the
+                  hole, total variation, against mean-colour fill and biharmonic inpainting
+                  on the same fixed-seed holes (metrics/inpainting.py)
   efficiency      functions['sample'], ['generator_variables']: parameters, bytes, MACs from
                   XLA's cost analysis, latency per image (metrics/efficiency.py)
 
@@ -36,6 +39,7 @@ from jaxgan.metrics import oracle  # noqa: E402,F401  (registers 'oracle_nll')
 from jaxgan.metrics import bleu  # noqa: E402,F401  (registers 'bleu')
 from jaxgan.metrics import translation  # noqa: E402,F401  (registers 'translation')
 from jaxgan.metrics import efficiency  # noqa: E402,F401  (registers 'efficiency')
+from jaxgan.metrics import inpainting  # noqa: E402,F401  (registers 'inpainting')
 
 
 class Evaluators:

@@ -58,7 +58,7 @@ class Trainer:
     return {}
 
 
-from jaxgan.trainers import adversarial, image_to_image, progan, seqgan, vae  # noqa: E402,F401  (register themselves)
+from jaxgan.trainers import adversarial, image_to_image, inpainting, progan, seqgan, vae  # noqa: E402,F401  (register themselves)
 from jaxgan.trainers import distillation, pruning, quantized  # noqa: E402,F401  (compression)
 
 
