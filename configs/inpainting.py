@@ -3,13 +3,19 @@ offline_picture_crops: 64x64 crops of the photographs and textures scikit-image 
 scikit-learn ship, held out by source picture. The reference's model and losses (a two-stage
 gated generator with contextual attention, the SN-PatchGAN with the mask as a fourth channel,
 hinge loss on every output element, L1 on both stages with weight 1, free-form masks: a box
-OR-ed with brush strokes; Adam 1e-4, betas (0.5, 0.999)) with CPU-sized nets.
+OR-ed with brush strokes; Adam with betas (0.5, 0.999)) with CPU-sized nets, and two choices for
+a CPU budget: a variance-keeping kernel initialisation (`model.init=gated`) and learning rates
+of 1e-3. Measured here (held-out hole PSNR, free-form masks): the reference's initialisation
+and 1e-4 gave 17.3 dB after 500 steps and 15.5 dB after 1,000; 'gated' and 1e-3 gave 17.0 dB
+after 400 steps and 19.4 dB after 800 (mean-colour fill: 20.5 dB). The reference's TensorFlow
+initialisation starts the generator's output near 1e-7 (architectures/inpainting.py).
 
 The reference setting (cnum 48, the 64-channel SN-PatchGAN, batch 16, 256x256) on a TFDS
 image dataset, e.g. Places365 (`tfds build places365_small --file_format=array_record`):
   python launch.py --config=configs/inpainting.py --workdir=DIR \
     --config.data.name=places365_small --config.data.image_size=256 \
-    --config.model.channels=48 --config.model.d_features=64 --config.train.batch_size=16
+    --config.model.channels=48 --config.model.d_features=64 --config.train.batch_size=16 \
+    --config.model.init=reference --config.optim.g_lr=1e-4 --config.optim.d_lr=1e-4
 or CelebA (`--config.data.name=celeb_a`, centre-cropped and resized to data.image_size).
 `--config.model.contextual_attention=False` trains the plain gated v2 net; `--config.data.mask=box`
 trains on box holes only (DeepFill v1's setting).
@@ -34,6 +40,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.channels = 16         # the generator's cnum (48 in the reference)
   config.model.contextual_attention = True
+  # The generator's kernels: 'reference' (TensorFlow's Glorot-uniform default) | 'gated'
+  # (Glorot's variance x 7.5, so the deep gated stack keeps its signal at initialisation).
+  config.model.init = 'gated'
   config.model.d_features = 32       # the SN-PatchGAN's first width (64 in the reference)
   config.model.d_layers = 6          # 5x5 stride-2 spectral-normalised convolutions
 
@@ -41,7 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.inpainting.l1_weight = 1.0  # the reference's l1_loss_alpha, on both stages
   config.inpainting.gan_weight = 1.0 # gan_loss_alpha
 
-  config.optim = common.optim_group(g_lr=1e-4, d_lr=1e-4)
+  config.optim = common.optim_group(g_lr=1e-3, d_lr=1e-3)   # the reference: 1e-4
   config.optim.b1 = 0.5
   config.optim.b2 = 0.999
 
