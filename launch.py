@@ -43,12 +43,12 @@ def parse_args(argv):
                       help='multi-host: let JAX detect the cluster (Cloud TPU pod slice, SLURM, '
                            'Open MPI, Kubernetes) instead of the three flags above')
   known, rest = parser.parse_known_args(argv)
-  overrides = []
-  for arg in rest:
-    if not arg.startswith('--config.'):
-      raise _UsageError(f'unknown argument {arg!r}; config fields are set as --config.FIELD=VALUE')
-    overrides.append(arg[len('--config.'):])
-  return known, overrides
+  from jaxgan.config import command_line_overrides
+  from jaxgan.errors import ConfigError
+  try:
+    return known, command_line_overrides(rest)
+  except ConfigError as e:
+    raise _UsageError(str(e)) from None
 
 
 def _one_line(text: str) -> str:

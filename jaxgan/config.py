@@ -84,6 +84,20 @@ def _coerce(field: str, old: Any, new: Any) -> Any:
   return new
 
 
+CONFIG_PREFIX = '--config.'
+
+
+def command_line_overrides(args: Iterable[str]) -> list:
+  """The `--config.a.b=value` arguments of a command line as `a.b=value` overrides (for
+  apply_overrides); any other argument is a ConfigError."""
+  overrides = []
+  for arg in args:
+    if not arg.startswith(CONFIG_PREFIX):
+      raise ConfigError(f'unknown argument {arg!r}; config fields are set as --config.FIELD=VALUE')
+    overrides.append(arg[len(CONFIG_PREFIX):])
+  return overrides
+
+
 def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str]) -> None:
   """Applies `a.b=value` overrides in place; unknown fields and wrong types are errors."""
   for item in overrides:

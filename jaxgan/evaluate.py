@@ -92,12 +92,11 @@ def parse_args(argv):
                                    epilog='Evaluation settings can be changed: --config.eval.num_samples=10000')
   parser.add_argument('--workdir', required=True, help='the --workdir of a training run')
   known, rest = parser.parse_known_args(argv)
-  overrides = []
-  for arg in rest:
-    if not arg.startswith('--config.'):
-      raise SystemExit(f'error: unknown argument {arg!r}; config fields are set as --config.FIELD=VALUE')
-    overrides.append(arg[len('--config.'):])
-  return known, overrides
+  from jaxgan.config import command_line_overrides
+  try:
+    return known, command_line_overrides(rest)
+  except UserError as e:
+    raise SystemExit(f'error: {e}') from None
 
 
 def main(argv=None) -> int:

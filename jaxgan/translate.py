@@ -100,13 +100,9 @@ def main(argv=None) -> int:
     args, rest = parser.parse_known_args(argv)
   except SystemExit as e:
     return 2 if e.code else 0
-  overrides = []
-  for arg in rest:
-    if not arg.startswith('--config.'):
-      print(f'error: unknown argument {arg!r}', file=sys.stderr)
-      return 2
-    overrides.append(arg[len('--config.'):])
   try:
+    from jaxgan.config import command_line_overrides
+    overrides = command_line_overrides(rest)
     files = input_files(args.input)
     step, written = translate_files(args.workdir, files, args.output, args.direction,
                                     args.size, overrides)
