@@ -160,6 +160,20 @@ def fetch(tree: Any) -> Any:
   return jax.tree.map(to_host, tree)
 
 
+def map_in_chunks(fn, arrays, mesh: Mesh, per_call: int) -> np.ndarray:
+  """fn(*chunks) over host arrays of equal length, `per_call` rows at a time, each chunk
+  replicated on the mesh and the last one padded with its final row so that every call has
+  one compiled shape; the outputs concatenated (on the host, padding dropped)."""
+  out = []
+  for start in range(0, len(arrays[0]), per_call):
+    chunks = [np.asarray(a[start:start + per_call], np.float32) for a in arrays]
+    n = len(chunks[0])
+    if n < per_call:
+      chunks = [np.concatenate([c, np.repeat(c[-1:], per_call - n, 0)]) for c in chunks]
+    out.append(np.asarray(fetch(fn(*[replicate_host_array(c, mesh) for c in chunks])))[:n])
+  return np.concatenate(out)
+
+
 def any_process(flag: bool) -> bool:
   """True on every process when `flag` is true on any (a collective: all must call it)."""
   if jax.process_count() == 1:

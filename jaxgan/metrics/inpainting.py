@@ -103,9 +103,8 @@ def biharmonic_fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
 def evaluation_masks(config, num: int, height: int, width: int) -> np.ndarray:
   """The fixed held-out masks: `data.mask` drawn from eval.mask_seed, one per image."""
   from jaxgan.data import masks as masks_lib
-  key = jax.random.PRNGKey(int(config.eval.mask_seed))
-  make = jax.jit(masks_lib.make_masks, static_argnums=(0, 2, 3, 4))
-  return np.asarray(make(config.data.mask, key, num, height, width), np.float32)
+  key = jax.random.PRNGKey(int(config.eval.mask_seed))   # make_masks compiles itself
+  return np.asarray(masks_lib.make_masks(config.data.mask, key, num, height, width), np.float32)
 
 
 @EVALUATORS.register('inpainting')
@@ -127,17 +126,8 @@ class Inpainting:
     self._references = None
 
   def complete(self, state) -> np.ndarray:
-    out = []
-    for start in range(0, len(self.images), _PER_CALL):
-      images, masks = self.images[start:start + _PER_CALL], self.masks[start:start + _PER_CALL]
-      n = len(images)
-      if n < _PER_CALL:   # one compiled shape
-        images = np.concatenate([images, np.repeat(images[-1:], _PER_CALL - n, 0)])
-        masks = np.concatenate([masks, np.repeat(masks[-1:], _PER_CALL - n, 0)])
-      x = parallel.replicate_host_array(images, self.mesh)
-      m = parallel.replicate_host_array(masks, self.mesh)
-      out.append(np.asarray(parallel.fetch(self.inpaint(state, x, m)))[:n])
-    return np.concatenate(out)
+    return parallel.map_in_chunks(lambda x, m: self.inpaint(state, x, m),
+                                  [self.images, self.masks], self.mesh, _PER_CALL)
 
   def __call__(self, state, step=None) -> Dict[str, float]:
     del step

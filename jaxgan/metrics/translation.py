@@ -119,15 +119,7 @@ class Translation:
 
   # -- helpers ----------------------------------------------------------------------------
   def _chunked(self, fn, images, *args):
-    out = []
-    for start in range(0, len(images), _PER_CALL):
-      chunk = images[start:start + _PER_CALL]
-      n = len(chunk)
-      if n < _PER_CALL:   # one compiled shape
-        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], _PER_CALL - n, 0)])
-      x = parallel.replicate_host_array(np.asarray(chunk, np.float32), self.mesh)
-      out.append(np.asarray(parallel.fetch(fn(*args, x)))[:n])
-    return np.concatenate(out)
+    return parallel.map_in_chunks(lambda x: fn(*args, x), [images], self.mesh, _PER_CALL)
 
   def _accuracy(self, images, labels) -> float:
     logits = self._chunked(lambda x: self._digit_logits(x), images)
