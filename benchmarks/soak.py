@@ -124,7 +124,7 @@ def soak(seconds=360, checkpoint_every=5, keep=3, features=16, workdir=None, dat
       steps, tmp, trashed = checkpoint_listing(checkpoint_dir)
       size = tree_bytes(checkpoint_dir)
       memory = rss_mb(process.pid)
-      if steps and not tmp and not trashed:
+      if steps:   # a step folder is complete once it has its name (Orbax renames it from tmp)
         one = tree_bytes(os.path.join(checkpoint_dir, str(steps[-1])))
         single_checkpoint = max(single_checkpoint, one)
       max_step_dirs, max_tmp, max_bytes = (max(max_step_dirs, len(steps)), max(max_tmp, len(tmp)),
@@ -148,6 +148,9 @@ def soak(seconds=360, checkpoint_every=5, keep=3, features=16, workdir=None, dat
 
   steps, tmp, trashed = checkpoint_listing(checkpoint_dir)
   final_step = steps[-1] if steps else 0
+  if steps:
+    single_checkpoint = max(single_checkpoint,
+                            tree_bytes(os.path.join(checkpoint_dir, str(final_step))))
   trained = [s for s in samples if training_started is not None and s['t'] >= training_started]
   skip = int(len(trained) * warmup_fraction)
   judged = trained[skip:]
