@@ -43,6 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
   # The generator's kernels: 'reference' (TensorFlow's Glorot-uniform default) | 'gated'
   # (Glorot's variance x 7.5, so the deep gated stack keeps its signal at initialisation).
   config.model.init = 'gated'
+  # 'none' (the reference) | 'push_pull': the holes start as a smooth push-pull fill and both
+  # stages learn a correction to it (architectures/inpainting.py, DeepFillV2Generator).
+  config.model.prefill = 'none'
   config.model.d_features = 32       # the SN-PatchGAN's first width (64 in the reference)
   config.model.d_layers = 6          # 5x5 stride-2 spectral-normalised convolutions
 

@@ -171,7 +171,8 @@ def test_bad_inpainting_configs_are_one_line_errors(picture_dir, tmp_path):
       (['--config.model.channels=10'], 'model.channels must be a multiple of 4'),
       (['--config.data.mask=circle'], 'data.mask must be one of'),
       (['--config.data.image_size=36'], 'multiples of 8'),
-      (['--config.model.contextual_attention=1'], 'model.contextual_attention must be')):
+      (['--config.model.contextual_attention=1'], 'model.contextual_attention must be'),
+      (['--config.model.prefill=biharmonic'], 'model.prefill must be one of')):
     result = launch(['--config=configs/inpainting.py', f'--workdir={tmp_path / "x"}',
                      f'--config.data.data_dir={picture_dir}', '--config.train.progress_bar=no']
                     + args)

@@ -2,7 +2,9 @@
 construction: a closed gate silences a gated convolution and an open one passes ELU of the
 features; contextual attention copies a patch that exists verbatim outside the hole into the
 hole; the spectral norm's power iteration converges to the kernel's largest singular value;
-the generator's shapes, range, size check and gradients.
+the generator's shapes, range, size check and gradients; the push-pull fill keeps the known
+pixels, fills a constant image with its constant and a ramp close to the ramp, and the
+prefilled generator starts at that fill.
 """
 import math
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from jaxgan.architectures.inpainting import (DeepFillV2Generator, GatedConv, SNPatchGAN,
-                                             contextual_attention)
+                                             contextual_attention, push_pull_fill)
 
 
 def _variables(module, *args, seed=0, **kwargs):
@@ -170,3 +172,47 @@ def test_generator_gradients_are_finite_and_reach_every_layer():
     assert np.isfinite(g).all(), jax.tree_util.keystr(path)
   kernels = [np.abs(np.asarray(g)).max() for path, g in flat if path[-1].key == 'kernel']
   assert min(kernels) > 0
+
+
+def _holes(batch, height, width):
+  return (jnp.zeros((batch, height, width, 1)).at[0, 10:30, 20:50].set(1.0)
+          .at[1, 40:60, 5:25].set(1.0).at[1, :6, :6].set(1.0))
+
+
+def test_push_pull_fill_keeps_known_pixels_and_fills_constants_and_ramps():
+  masks = _holes(2, 64, 72)   # 72: odd sides appear on the way down (9 -> 5 -> 3 -> 2)
+  rng = np.random.default_rng(3)
+  images = jnp.asarray(rng.uniform(-1, 1, (2, 64, 72, 3)), jnp.float32)
+  fill = np.asarray(jax.jit(push_pull_fill)(images * (1 - masks), masks))
+  known = np.asarray(masks)[..., 0] == 0
+  np.testing.assert_allclose(fill[known], np.asarray(images)[known], atol=1e-6)
+  constant = jnp.full((2, 64, 72, 3), 0.3)
+  np.testing.assert_allclose(push_pull_fill(constant * (1 - masks), masks), 0.3, atol=1e-6)
+  ramp = jnp.broadcast_to(jnp.linspace(-1, 1, 72)[None, None, :, None], (2, 64, 72, 3))
+  ramp_fill = np.asarray(push_pull_fill(ramp * (1 - masks), masks))
+  hole = ~known
+  error = np.abs(ramp_fill - np.asarray(ramp))[hole].mean()
+  mean_colour_error = np.abs(np.asarray(ramp)[hole] - np.asarray(ramp)[known].mean()).mean()
+  assert error < 0.2 * mean_colour_error, (error, mean_colour_error)
+
+
+def test_prefilled_generator_starts_at_the_push_pull_fill_and_learns_from_there():
+  module = DeepFillV2Generator(channels=8, init_scheme='gated', prefill='push_pull')
+  images = jax.random.uniform(jax.random.PRNGKey(6), (2, 64, 64, 3), minval=-1, maxval=1)
+  masks = _holes(2, 64, 64)
+  params = module.init(jax.random.PRNGKey(1), images * (1 - masks), masks)['params']
+  coarse, refined = jax.jit(module.apply)({'params': params}, images * (1 - masks), masks)
+  fill = push_pull_fill(images * (1 - masks), masks)
+  np.testing.assert_array_equal(np.asarray(coarse), np.asarray(fill))
+  np.testing.assert_array_equal(np.asarray(refined), np.asarray(fill))
+
+  def loss(p):
+    coarse, refined = module.apply({'params': p}, images * (1 - masks), masks)
+    return jnp.mean(jnp.abs(images - coarse)) + jnp.mean(jnp.abs(images - refined))
+
+  grads = jax.grad(loss)(params)   # the zero last layers get gradients, so training moves
+  for name in ('conv17', 'allconv17'):
+    assert float(jnp.abs(grads[name]['kernel']).max()) > 0
+  with pytest.raises(ValueError, match='prefill'):
+    DeepFillV2Generator(channels=8, prefill='biharmonic').init(
+        jax.random.PRNGKey(1), images, masks)

@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import optimizers
-from jaxgan.architectures.inpainting import (GENERATOR_INITS, make_inpainting_discriminator,
+from jaxgan.architectures.inpainting import (GENERATOR_INITS, PREFILLS,
+                                             make_inpainting_discriminator,
                                              make_inpainting_generator)
 from jaxgan.config_checks import choice, float_field, int_field, require
 from jaxgan.data import masks as masks_lib
@@ -69,6 +70,7 @@ def validate_inpainting_config(config) -> None:
           f'model.contextual_attention must be true or false, got '
           f'{config.model.contextual_attention!r}')
   choice(config, 'model.init', tuple(GENERATOR_INITS))
+  choice(config, 'model.prefill', PREFILLS)
   int_field(config, 'model.d_features', 1)
   int_field(config, 'model.d_layers', 1)
   float_field(config, 'inpainting.l1_weight', 0.0, 1e6, low_inclusive=True)
