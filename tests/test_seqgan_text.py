@@ -1,6 +1,7 @@
 """SeqGAN on real text (jaxgan/data/text.py, jaxgan/metrics/bleu.py): the tokenizer and the
-sentences' ids, BLEU and Self-BLEU on cases with known answers, and a short run on a local
-text file writing text samples and BLEU to metrics.jsonl."""
+sentences' ids, BLEU and Self-BLEU on cases with known answers, the evaluator's training-text
+reference point, and a short run on a local text file writing text samples and BLEU to
+metrics.jsonl."""
 import json
 
 import numpy as np
@@ -82,3 +83,22 @@ def test_a_text_run_writes_word_samples_and_bleu(tmp_path):
   for n in (2, 3, 4, 5):
     assert 0 <= evals[0][f'bleu_{n}'] <= 1 and 0 <= evals[0][f'self_bleu_{n}'] <= 1
   assert np.isfinite(evals[0]['bleu_2'])
+
+
+def test_training_text_reference_point_scores_real_sentences_like_samples(tmp_path):
+  from jaxgan.metrics.bleu import BLEU
+  from jaxgan.parallel import make_mesh
+  path = tmp_path / 'corpus.txt'
+  # Every third sentence held out: both splits hold both sentences, so real training text
+  # matches the held-out text exactly (BLEU 1) and, with two sentences, repeats itself.
+  path.write_text('The cat sat on the mat. The dog ran to the log.\n' * 9)
+  config = tiny_text(path, **{'text.eval_every': 3, 'text.seq_len': 8})
+  source = make_source(config)
+  points = BLEU(config, source, {'sample': lambda *args: None}, make_mesh()).reference_points()
+  assert points['training_text']['bleu_4'] == pytest.approx(1.0)
+  assert points['training_text']['self_bleu_4'] == pytest.approx(1.0)
+  # Held out every second sentence instead: training text is all cats, held-out all dogs.
+  config = tiny_text(path, **{'text.eval_every': 2, 'text.seq_len': 8})
+  source = make_source(config)
+  points = BLEU(config, source, {'sample': lambda *args: None}, make_mesh()).reference_points()
+  assert points['training_text']['bleu_4'] < 0.5

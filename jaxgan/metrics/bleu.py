@@ -63,6 +63,7 @@ class BLEU:
       raise ConfigError(f'eval.metrics names bleu, and trainer {config.trainer!r} has no sample '
                         'function')
     self.source = source
+    self.train_tokens = getattr(source, 'train_tokens', None)
     self.num_samples = int(config.eval.bleu_samples)
     held_out = source.eval_arrays(config.eval.bleu_references)['tokens']
     self.references = [w for w in source.words_of(held_out) if w]
@@ -86,8 +87,20 @@ class BLEU:
     return {'bleu_samples': self.num_samples, 'bleu_references': len(self.references)}
 
   def reference_points(self) -> Dict[str, Dict[str, float]]:
-    """Held-out text against the rest of the held-out text: what real sentences score."""
+    """What real sentences score. 'held_out_text': the held-out text's Self-BLEU (each of
+    bleu_samples held-out sentences against the others). 'training_text': bleu_samples
+    training sentences scored exactly as G's samples are (BLEU against the held-out
+    references, Self-BLEU among themselves), the point a perfect model of the corpus reaches.
+    """
     n = min(self.num_samples, len(self.references))
     real = self.references[:n]
-    return {'held_out_text': {f'self_bleu_{k}': v for k, v in
-                              bleu_scores(real, real, exclude_self=True).items()}}
+    points = {'held_out_text': {f'self_bleu_{k}': v for k, v in
+                                bleu_scores(real, real, exclude_self=True).items()}}
+    if self.train_tokens is not None and len(self.train_tokens):
+      rows = np.random.default_rng(0).permutation(len(self.train_tokens))[:self.num_samples]
+      train = [w or ['<eos>'] for w in self.source.words_of(self.train_tokens[np.sort(rows)])]
+      points['training_text'] = {
+          **{f'bleu_{k}': v for k, v in bleu_scores(train, self.references).items()},
+          **{f'self_bleu_{k}': v for k, v in
+             bleu_scores(train, train, exclude_self=True).items()}}
+    return points
