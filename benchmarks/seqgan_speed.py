@@ -4,7 +4,8 @@ roll-outs, then --d_steps D updates; D with --d_filter_scale of the reference's 
 
 jaxgan: the trainer's compiled adversarial step (sampling, all 16 x 19 roll-outs in one
 lax.scan/vmap, the policy-gradient step, the roll-out update, D updates), timed after
-compilation. PyTorch: the port's Python loop over roll-outs, prefixes and time (eager).
+compilation. PyTorch: the port's Python loop over roll-outs, prefixes and time (eager). Rounds
+interleave the two.
 
   python benchmarks/seqgan_speed.py [--repeats=3]
 
@@ -52,35 +53,47 @@ def main(argv=None):
   g, rollout, d = torch_seqgan.from_jax(trainer, state)   # same weights, before any step
 
   start = time.perf_counter()
-  out = step(state, {'tokens': real}, jax.random.PRNGKey(3))
-  jax.block_until_ready(out)
+  jax.block_until_ready(step(state, {'tokens': real}, jax.random.PRNGKey(3)))
   first = time.perf_counter() - start
-  jax_times = []
-  for i in range(args.repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(step(state, {'tokens': real}, jax.random.PRNGKey(4 + i)))
-    jax_times.append(time.perf_counter() - start)
+  print(f'jaxgan: compile + first iteration {first:.1f} s', flush=True)
 
   torch.set_num_threads(args.torch_threads)
   g_opt = torch.optim.Adam(g.parameters(), lr=config.optim.g_lr)
   d_opt = torch.optim.Adam(d.parameters(), lr=config.optim.d_lr)
   real_t = torch.from_numpy(np.asarray(real)).long()
-  torch_times = []
-  for _ in range(args.repeats):
-    start = time.perf_counter()
+
+  def jax_iteration(i):
+    jax.block_until_ready(step(state, {'tokens': real}, jax.random.PRNGKey(4 + i)))
+
+  def torch_iteration(i):
+    del i
     torch_seqgan.adversarial_iteration(g, rollout, d, g_opt, d_opt, real_t,
                                        config.seqgan.rollouts, args.d_steps)
-    torch_times.append(time.perf_counter() - start)
+
+  # Rounds interleave the two (alternating which goes first), so a change in the machine's
+  # load reaches both; the table reports medians and the median of the per-round ratios.
+  jax_times, torch_times = [], []
+  for i in range(args.repeats):
+    order = ((jax_iteration, jax_times), (torch_iteration, torch_times))
+    for fn, times in (order if i % 2 == 0 else order[::-1]):
+      start = time.perf_counter()
+      fn(i)
+      times.append(time.perf_counter() - start)
+    print(f'round {i + 1}/{args.repeats}: jaxgan {jax_times[-1]:.2f} s, PyTorch '
+          f'{torch_times[-1]:.2f} s', flush=True)
+  ratios = [t / j for t, j in zip(torch_times, jax_times)]
   result = {'vocab_size': v, 'seq_len': t, 'batch_size': b, 'rollouts': config.seqgan.rollouts,
             'd_steps': args.d_steps, 'd_filters': sum(config.model.d_num_filters),
             'jax_compile_and_first_s': first, 'jax_s': jax_times, 'torch_s': torch_times,
-            'speedup_median': float(np.median(torch_times) / np.median(jax_times)),
+            'speedup_median': float(np.median(ratios)),
+            'load_average': os.getloadavg(),
             'machine': f'{platform.machine()}, {os.cpu_count()} CPU cores (shared)'}
   text = '\n'.join([
       '# SeqGAN: one adversarial iteration, jaxgan vs the PyTorch port', '',
       f'Vocabulary {v}, length {t}, batch {b}, {config.seqgan.rollouts} roll-outs, '
-      f'{args.d_steps} D update(s), D with {result["d_filters"]} filters; median of '
-      f'{args.repeats}; {result["machine"]}.', '',
+      f'{args.d_steps} D update(s), D with {result["d_filters"]} filters; medians of '
+      f'{args.repeats} interleaved rounds (speed-up: the median of the per-round ratios); '
+      f'{result["machine"]}, load average at the end {os.getloadavg()[0]:.1f}.', '',
       '| | seconds per iteration |', '|---|---|',
       f'| jaxgan (compiled step) | {np.median(jax_times):.2f} |',
       f'| PyTorch port (eager, Python loops) | {np.median(torch_times):.2f} |',
