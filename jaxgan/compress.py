@@ -2,19 +2,30 @@
 
   python -m jaxgan.compress --workdir=RUN --out=OUT --method=dense|int8|int8_weights
 
+What applies to which family:
+
   dense          a prune run (configs/prune_dcgan.py): the pruned channels cut out, a DCGAN of
                  width prune.g_features; a distill run (configs/distill_dcgan.py): the student
                  alone, without its teacher. Either becomes a plain adversarial run (trainer
                  adversarial) that can be evaluated, sampled and trained further.
-  int8           any image-GAN run whose generator is DCGAN: int8 weights and int8 inputs to
-                 its transposed convolutions, calibrated on --calibration_batches sampling
-                 batches (jaxgan/quantization.py)
-  int8_weights   int8 weights only (any generator)
+  int8           an image-GAN run (adversarial family) whose generator is DCGAN: int8 weights
+                 and int8 inputs to its transposed convolutions, calibrated on
+                 --calibration_batches sampling batches (jaxgan/quantization.py); trainer
+                 quantized.
+  int8_weights   int8 weights only, one float scale per output channel: an image-GAN run with
+                 any generator (trainer quantized), or an image-to-image run (pix2pix: its
+                 generator; CycleGAN: both directions' generators), which keeps its trainer
+                 and gains the config group quantize (quantize.activations=False): its state
+                 is the int8 generator(s) alone, dequantized whenever it translates
+                 (jaxgan/trainers/image_to_image.py).
 
+Image-to-image runs take int8_weights only: dense and int8 are one-line errors (exit 2).
 OUT then holds config.json and checkpoints/ like any run, so `python -m jaxgan.evaluate
---workdir=OUT` scores it (add --config.eval.metrics="('sample_quality','efficiency')" for its
-parameters, MACs and latency). The newest checkpoint of RUN is used; its step is kept, and
-train.num_steps is set to it. Exit status: 0 done, 2 bad input (one line on stderr).
+--workdir=OUT` scores it (an image GAN: add --config.eval.metrics="('sample_quality',
+'efficiency')" for its parameters, MACs and latency) and, for an image-to-image run, `python
+-m jaxgan.translate --workdir=OUT --input=PATH --output=DIR` translates with it. An int8 run
+is never trained. The newest checkpoint of RUN is used; its step is kept, and train.num_steps
+is set to it. Exit status: 0 done, 2 bad input (one line on stderr).
 """
 import argparse
 import json
@@ -87,6 +98,39 @@ def int8_generator(run, state, activations: bool, calibration_batches: int):
   return quantized, jax.jit(trainer.quantize)(GANState(state.step, state.g, state.d))
 
 
+def is_image_to_image(config) -> bool:
+  return config.data.get('source', '') == 'image_to_image'
+
+
+def check_image_to_image_method(config, method: str, workdir: str) -> None:
+  """ConfigError unless `method` applies to the image-to-image run `config` (before restoring)."""
+  trainer = config.trainer
+  if 'quantize' in config:
+    raise ConfigError(f'{workdir} is already an int8 {trainer} run (its config.json has '
+                      f'quantize); compress the float run it came from')
+  if method == 'dense':
+    raise ConfigError(f'--method=dense exports a prune or distill run, and this is a '
+                      f'{trainer!r} run; an image-to-image generator is compressed with '
+                      f'--method=int8_weights')
+  if method == 'int8':
+    raise ConfigError(f'--method=int8 (int8 activations) needs a DCGAN generator, and this is '
+                      f'a {trainer!r} run; --method=int8_weights quantizes its generator\'s '
+                      f'weights')
+
+
+def int8_translator(run, state):
+  """(config, QuantizedState) of an image-to-image run's generator(s) with int8 weights: the
+  same trainer, with the group quantize (quantize.activations=False)."""
+  from jaxgan import config as config_lib
+  from jaxgan.trainers import make_trainer
+  quantized = run.config.copy_and_resolve_references()
+  with quantized.unlocked():
+    quantized.quantize = ml_collections.ConfigDict({'activations': False})
+  config_lib.validate(quantized)
+  trainer = make_trainer(quantized, run.source.info)
+  return quantized, jax.jit(trainer.quantize)(state)
+
+
 def write_run(config, state, out: str) -> str:
   """Writes `config` (train.num_steps set to the state's step) and `state` as the run in `out`."""
   from jaxgan.checkpointing import Checkpoints
@@ -117,8 +161,12 @@ def compress(workdir: str, out: str, method: str, calibration_batches: int = 4):
   if calibration_batches < 1:
     raise ConfigError(f'--calibration_batches must be >= 1, got {calibration_batches}')
   config = load_run_config(workdir)
+  if is_image_to_image(config):
+    check_image_to_image_method(config, method, workdir)
   run, state, _ = restore_trained_state(config, workdir)
-  if method == 'dense':
+  if is_image_to_image(config):
+    new_config, new_state = int8_translator(run, state)
+  elif method == 'dense':
     new_config, new_state = dense_generator(run, state)
   else:
     new_config, new_state = int8_generator(run, state, method == 'int8', calibration_batches)
@@ -142,8 +190,14 @@ def main(argv=None) -> int:
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  print(f'written: {args.out} (trainer {config.trainer}, model.g_features '
-        f'{config.model.g_features}); score it with python -m jaxgan.evaluate --workdir={args.out}')
+  if is_image_to_image(config):
+    print(f'written: {args.out} (trainer {config.trainer}, int8 weights); translate with python '
+          f'-m jaxgan.translate --workdir={args.out}, score it with python -m jaxgan.evaluate '
+          f'--workdir={args.out}')
+  else:
+    print(f'written: {args.out} (trainer {config.trainer}, model.g_features '
+          f'{config.model.g_features}); score it with python -m jaxgan.evaluate '
+          f'--workdir={args.out}')
   return 0
 
 

@@ -31,6 +31,13 @@ default) or 'non_saturating' (vanilla BCE, pix2pix's). Translation for previews,
 and the translate command runs the generators in evaluation mode (BatchNorm running
 averages, no dropout) unless `model.sample_statistics='batch'` (the reference's test mode
 without --eval: batch statistics, and pix2pix's dropout on, with a fixed key).
+
+An int8 generator (`python -m jaxgan.compress --method=int8_weights`): a config with the group
+`quantize` (`quantize.activations=False`: weights only) makes either trainer's state a
+trainers/quantized.py QuantizedState of the generator(s) alone, each kernel int8 with one
+float scale per output channel (jaxgan/quantization.py), dequantized whenever it translates;
+its params and batch_stats are keyed by direction for CycleGAN, as in the float state. Such a
+run translates and is evaluated like its float run, and is never trained.
 """
 from typing import Any, Dict
 
@@ -42,7 +49,7 @@ import optax
 from jaxgan import objectives, optimizers
 from jaxgan.architectures.image_to_image import (NORMS, TRANSLATORS, make_patch_discriminator,
                                                  make_translator)
-from jaxgan.config_checks import choice, float_field, int_field, require
+from jaxgan.config_checks import choice, float_field, get, int_field, require
 from jaxgan.errors import ConfigError
 from jaxgan.optimizers import make_optimizer
 from jaxgan.trainers import TRAINERS, Trainer
@@ -135,6 +142,10 @@ def validate_common(config) -> None:
   choice(config, 'model.sample_statistics', ('running', 'batch'))
   choice(config, 'objective', objectives.PATCH_GAN_OBJECTIVES)
   optimizers.validate(config, ('g_lr', 'd_lr'))
+  if 'quantize' in config:   # an int8 generator, written by python -m jaxgan.compress
+    require(get(config, 'quantize.activations') is False,
+            'quantize.activations must be false for an image-to-image run: its int8 generator '
+            'has int8 weights and float activations (int8 inputs need a DCGAN generator)')
 
 
 class _ImageToImage(Trainer):
@@ -154,8 +165,36 @@ class _ImageToImage(Trainer):
     steps = config.train.num_steps
     self.g_tx = make_optimizer(config.optim, config.optim.g_lr, steps)
     self.d_tx = make_optimizer(config.optim, config.optim.d_lr, steps)
+    self.int8_weights = 'quantize' in config
 
   directions = ('a_to_b',)
+
+  def init(self, key, example_batch):
+    """The state before the first step; for an int8 run, the structure compress fills in."""
+    state = self.init_float(key, example_batch)
+    return self.quantize(state) if self.int8_weights else state
+
+  def quantize(self, state):
+    """The generator(s) of a trained float state, int8 weights (a QuantizedState)."""
+    from jaxgan.quantization import quantize_params
+    from jaxgan.trainers.quantized import QuantizedState
+    return QuantizedState(step=jnp.asarray(state.step, jnp.int32),
+                          params=quantize_params(state.g.params),
+                          batch_stats=state.g.batch_stats, act_scales={})
+
+  def generator_variables(self, state):
+    """(params, batch_stats) of the generator(s) in float: an int8 state's kernels dequantized."""
+    if self.int8_weights:
+      from jaxgan.quantization import dequantize_params
+      return dequantize_params(state.params), state.batch_stats
+    return state.g.params, state.g.batch_stats
+
+  def make_step(self, phase: int = 0):
+    if self.int8_weights:
+      raise ConfigError(f'an int8 {self.config.trainer} generator translates and is evaluated, '
+                        'not trained: fine-tune the float run, then compress it again with '
+                        'python -m jaxgan.compress --method=int8_weights')
+    return self.make_float_step(phase)
 
   def functions(self) -> Dict[str, Any]:
     """{'translate_a_to_b': (state, images) -> images, and for CycleGAN 'translate_b_to_a'}."""
@@ -197,7 +236,7 @@ class CycleGANTrainer(_ImageToImage):
       raise ConfigError(f'the identity loss needs domains with the same channels (A has '
                         f'{self.shape_a[-1]}, B {self.shape_b[-1]}); set --config.cycle.identity=0')
 
-  def init(self, key, example_batch) -> CycleGANState:
+  def init_float(self, key, example_batch) -> CycleGANState:
     a, b = example_batch['a'][0, :1], example_batch['b'][0, :1]
     keys = jax.random.split(key, 4)
     g_params, g_stats, d_params, d_stats = {}, {}, {}, {}
@@ -227,7 +266,7 @@ class CycleGANTrainer(_ImageToImage):
     return {'identity_b': self.identity * self.weight_b * objectives.l1_distance(same_b, real_b),
             'identity_a': self.identity * self.weight_a * objectives.l1_distance(same_a, real_a)}
 
-  def make_step(self, phase: int = 0):
+  def make_float_step(self, phase: int = 0):
     del phase
     gan = lambda logits, real: objectives.patch_gan_loss(self.objective, logits, real)  # noqa: E731
 
@@ -295,11 +334,12 @@ class CycleGANTrainer(_ImageToImage):
 
     return step
 
-  def translate(self, state: CycleGANState, images, direction: str = 'a_to_b'):
+  def translate(self, state, images, direction: str = 'a_to_b'):
     """Images of one domain [N, H, W, C] in [-1, 1] -> the other ('a_to_b' or 'b_to_a')."""
     module = self.g_ab if direction == 'a_to_b' else self.g_ba
     key = jax.random.PRNGKey(0) if self.eval_with_batch_stats else None
-    out, _ = run_net(module, state.g.params[direction], state.g.batch_stats.get(direction, {}),
+    params, stats = self.generator_variables(state)
+    out, _ = run_net(module, params[direction], stats.get(direction, {}),
                      images, train=self.eval_with_batch_stats, key=key, update_stats=False)
     return out
 
@@ -332,7 +372,7 @@ class Pix2PixTrainer(_ImageToImage):
     self.discriminator = self.wrap(make_patch_discriminator(model, pair_shape))
     self.l1_weight = float(config.pix2pix.l1_weight)
 
-  def init(self, key, example_batch) -> Pix2PixState:
+  def init_float(self, key, example_batch) -> Pix2PixState:
     a, b = example_batch['a'][0, :1], example_batch['b'][0, :1]
     g_key, d_key = jax.random.split(key)
     g_params, g_stats = _init_net(self.generator, g_key, a)
@@ -341,7 +381,7 @@ class Pix2PixTrainer(_ImageToImage):
                         g=Player(g_params, g_stats, self.g_tx.init(g_params)),
                         d=Player(d_params, d_stats, self.d_tx.init(d_params)))
 
-  def make_step(self, phase: int = 0):
+  def make_float_step(self, phase: int = 0):
     del phase
     gan = lambda logits, real: objectives.patch_gan_loss(self.objective, logits, real)  # noqa: E731
 
@@ -384,12 +424,13 @@ class Pix2PixTrainer(_ImageToImage):
 
     return step
 
-  def translate(self, state: Pix2PixState, images, direction: str = 'a_to_b'):
+  def translate(self, state, images, direction: str = 'a_to_b'):
     if direction != 'a_to_b':
       raise ValueError('pix2pix translates a_to_b only (its one generator)')
     # The reference's test mode without --eval keeps dropout on: a fixed key keeps it repeatable.
     key = jax.random.PRNGKey(0) if self.eval_with_batch_stats else None
-    out, _ = run_net(self.generator, state.g.params, state.g.batch_stats, images,
+    params, stats = self.generator_variables(state)
+    out, _ = run_net(self.generator, params, stats, images,
                      train=self.eval_with_batch_stats, key=key, update_stats=False)
     return out
 
