@@ -1,8 +1,10 @@
-"""Compressed DCGANs on the offline digits: the teacher against distilled, pruned and int8
-generators, in cost (parameters, MACs, bytes, latency) and in sample quality.
+"""Compressed generators against their teachers: cost (params, MACs, bytes, latency), quality.
 
-The teacher is configs/dcgan.py trained through the library's loop (`jaxgan.train.run`) for its
-own schedule. From its final checkpoint:
+DCGANs on the offline digits (distilled, pruned and int8 generators) and pix2pix on
+offline_edges2textures (its generator with int8 weights).
+
+DCGAN (--families=dcgan). The teacher is configs/dcgan.py trained through the library's loop
+(`jaxgan.train.run`) for its own schedule. From its final checkpoint:
   distill_w<F>   configs/distill_dcgan.py, a student of width F trained against the frozen
                  teacher, then exported alone (python -m jaxgan.compress --method=dense)
   prune_w<F>     configs/prune_dcgan.py, the teacher's generator channel-pruned to width F and
@@ -12,12 +14,28 @@ Every generator is scored as `python -m jaxgan.evaluate` scores a run, with the 
 'sample_quality' (2,000 samples from fixed noise against the 500 held-out digits, in the digit
 network's features) and 'efficiency' (jaxgan/metrics/efficiency.py).
 
-  python benchmarks/compression.py                    # the documented budget
-  python benchmarks/compression.py --steps=50         # a quick look (not written to results/)
+Image-to-image (--families=image_to_image). The teacher is configs/pix2pix.py trained through
+`jaxgan.train.run` with benchmarks/image_to_image.py's budget and overrides for its pix2pix row
+(8,000 steps of batch 4 at 32x32), and pix2pix_int8_weights its `python -m jaxgan.compress
+--method=int8_weights`. For both: parameters and bytes of the generator's variables as stored
+(int8 values and scales, or float32), MACs (XLA's cost analysis of the compiled translate at
+batch 64) and latency per image of the jitted translate at batch 1 and 64, computed here as
+the efficiency evaluator computes them for a sampling function; L1 / PSNR / SSIM against the
+targets of the held-out pairs (`jaxgan.evaluate.evaluate_run`, the 'translation' evaluator);
+and, for the int8 net, PSNR of its translations to the teacher's on the held-out inputs.
 
-Workdirs live under benchmarks/results/tmp/compression/<name> (git-ignored); re-running resumes
-each run or, when complete, only re-evaluates it. Writes benchmarks/results/compression.json and
-compression.md.
+  python benchmarks/compression.py                    # both families, the documented budget
+  python benchmarks/compression.py --families=image_to_image   # pix2pix only (~7 min)
+  python benchmarks/compression.py --families=dcgan --only=int8  # DCGAN: teacher + int8
+  python benchmarks/compression.py --steps=50         # a quick look (not written to results/)
+  python benchmarks/compression.py --families=image_to_image --steps=20 --results_dir=/tmp/r
+                                                      # a quick look, written to /tmp/r
+
+Workdirs live under benchmarks/results/tmp/compression/<name> (git-ignored; quick looks under
+quick_<name>); re-running resumes each trained run or, when complete, only re-evaluates it (a
+compressed run is written afresh from its teacher). Writes benchmarks/results/compression.json
+and compression.md (or those in --results_dir): the DCGAN table and, below it, the
+image-to-image one. A family not run keeps its rows from the existing compression.json.
 """
 import argparse
 import dataclasses
@@ -45,6 +63,12 @@ WIDTHS = (32, 16)        # of the teacher's 64: half and a quarter of the channe
 NUM_SAMPLES = 2000
 MAC_BUDGET = 0.25        # the issue's target: at most a quarter of the teacher's MACs ...
 FD_TOLERANCE = 0.20      # ... with FD-digits within 20% of the teacher's
+FAMILIES = ('dcgan', 'image_to_image')
+# The image-to-image teacher: benchmarks/image_to_image.py's pix2pix row, i.e. its MODELS entry
+# (imported below), the step count of its --steps default (pix2pix=8000) and the overrides its
+# train_and_evaluate applies (mirrored in pix2pix_config).
+PIX2PIX_STEPS = 8000
+TRANSLATE_CHUNK = 50     # held-out images per translate call (the translation evaluator's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +149,139 @@ def score(workdir: str, data_dir: str, with_references: bool) -> Tuple[dict, dic
   return metrics, references, info
 
 
+# -- image-to-image: pix2pix and its int8 weights ------------------------------------------------
+
+def pix2pix_config(steps: int, data_dir: str):
+  """configs/pix2pix.py with benchmarks/image_to_image.py's overrides for its pix2pix row."""
+  from benchmarks.image_to_image import MODELS
+  from jaxgan import config as config_lib
+  config_file, model_overrides = MODELS['pix2pix']
+  config = config_lib.load_config_file(os.path.join(ROOT, config_file))
+  config_lib.apply_overrides(config, [*model_overrides, f'train.num_steps={steps}',
+                                      'train.progress_bar=no',
+                                      f'train.sample_every_steps={steps}',
+                                      f'train.checkpoint_every_steps={steps}'] +
+                             ([f'data.data_dir={data_dir}'] if data_dir else []))
+  return config_file, list(model_overrides), config
+
+
+def stored_generator(state) -> dict:
+  """The generator's variables as a checkpoint holds them: a float pix2pix state's g, or an
+  int8 state's int8 kernels with their scales (the trainer's generator_variables dequantizes)."""
+  if hasattr(state, 'g'):
+    return {'params': state.g.params, 'batch_stats': state.g.batch_stats}
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+def translation_costs(run, state, inputs) -> dict:
+  """params, generator_bytes, flops/macs_per_image and latency_ms_b<B> of the run's
+  translate_a_to_b, as the efficiency evaluator measures a sampling function."""
+  import jax
+  import numpy as np
+
+  from jaxgan import parallel
+  from jaxgan.metrics import efficiency
+  translate = jax.jit(run.trainer.functions()['translate_a_to_b'])
+
+  def batch_of(n):
+    return parallel.replicate_host_array(np.asarray(inputs[np.arange(n) % len(inputs)], np.float32),
+                                         run.mesh)
+  variables = stored_generator(state)
+  n = efficiency.FLOPS_BATCH
+  analysis = translate.lower(state, batch_of(n)).compile().cost_analysis()
+  if isinstance(analysis, (list, tuple)):   # older jax: one dict per program
+    analysis = analysis[0]
+  flops = float(analysis['flops']) / n
+  out = {'params': float(efficiency.count_params(variables)),
+         'generator_bytes': float(efficiency.serialized_bytes(variables)),
+         'flops_per_image': flops, 'macs_per_image': flops / 2}
+  for batch in efficiency.LATENCY_BATCH_SIZES:
+    x = batch_of(batch)
+    jax.block_until_ready(translate(state, x))   # compile and warm up
+    times = []
+    for _ in range(efficiency.LATENCY_REPEATS):
+      start = time.perf_counter()
+      jax.block_until_ready(translate(state, x))
+      times.append(time.perf_counter() - start)
+    out[f'latency_ms_b{batch}'] = 1e3 * float(np.median(times)) / batch
+  return out
+
+
+def translations(run, state, inputs):
+  """translate_a_to_b of `inputs` [N, H, W, C], in chunks as the translation evaluator runs it."""
+  import jax
+
+  from jaxgan import parallel
+  translate = jax.jit(run.trainer.functions()['translate_a_to_b'],
+                      out_shardings=parallel.replicated(run.mesh))
+  return parallel.map_in_chunks(lambda x: translate(state, x), [inputs], run.mesh, TRANSLATE_CHUNK)
+
+
+def run_image_to_image(steps: int, data_dir: str, quick: bool) -> dict:
+  """Trains (or resumes) the pix2pix teacher, compresses it to int8 weights and measures both;
+  returns the results' 'image_to_image' section (without its command and machine)."""
+  from jaxgan import train
+  from jaxgan.compress import compress
+  from jaxgan.evaluate import evaluate_run, load_run_config, restore_trained_state
+  from jaxgan.metrics.translation import paired_scores
+  prefix = 'quick_' if quick else ''
+  teacher_dir = os.path.join(WORK, prefix + 'pix2pix_teacher')
+  int8_dir = os.path.join(WORK, prefix + 'pix2pix_int8_weights')
+  config_file, model_overrides, config = pix2pix_config(steps or PIX2PIX_STEPS, data_dir)
+  num_steps = config.train.num_steps
+  start = time.time()
+  print(f'== pix2pix: {config_file}, {num_steps} steps, {teacher_dir}', flush=True)
+  train.run(config, teacher_dir)
+  walls = {'pix2pix': time.time() - start}
+  if os.path.isdir(int8_dir):   # written afresh from the teacher's newest checkpoint
+    shutil.rmtree(int8_dir)
+  print(f'== pix2pix_int8_weights: compress --method=int8_weights {teacher_dir} -> {int8_dir}',
+        flush=True)
+  start = time.time()
+  compress(teacher_dir, int8_dir, 'int8_weights')
+  walls['pix2pix_int8_weights'] = time.time() - start
+
+  data_overrides = [f'data.data_dir={data_dir}'] if data_dir else []
+  launch = ' '.join([f'--config.{o}' for o in model_overrides] + [f'--config.train.num_steps={num_steps}'])
+  specs = [('pix2pix', 'teacher', teacher_dir, f'pix2pix (U-Net, {config.model.unet_downs} levels, '
+            f'ngf {config.model.g_features}; the teacher)', model_overrides),
+           ('pix2pix_int8_weights', 'int8_weights', int8_dir,
+            'teacher, int8 weights only (one float scale per output channel)', [])]
+  rows, references, evaluation, outputs = [], {}, {}, {}
+  inputs = None
+  for name, kind, workdir, description, overrides in specs:
+    run, state, step = restore_trained_state(load_run_config(workdir, data_overrides), workdir)
+    if inputs is None:   # the held-out inputs the translation evaluator scores
+      inputs = run.source.eval_arrays(config.eval.max_real_samples)['a']
+    metrics = translation_costs(run, state, inputs)
+    outputs[kind] = translations(run, state, inputs)
+    _, scores, refs, info = evaluate_run(workdir, data_overrides + [
+        f'eval.reference_points={kind == "teacher"}'])
+    metrics.update(scores)
+    references = references or refs
+    evaluation = evaluation or info
+    if kind != 'teacher':
+      to_teacher = paired_scores(outputs[kind], outputs['teacher'])
+      metrics['psnr_to_teacher'] = to_teacher['psnr']
+      metrics['l1_to_teacher'] = to_teacher['l1']
+    rows.append({'name': name, 'kind': kind, 'description': description, 'config': config_file,
+                 'overrides': list(overrides), 'steps': step,
+                 'workdir': os.path.relpath(workdir, ROOT), 'wall_seconds': round(walls[name], 1),
+                 'metrics': metrics})
+    print(f'   {name}: ' + ', '.join(f'{k}={v:.4g}' for k, v in metrics.items()), flush=True)
+  teacher = rows[0]['metrics']
+  for row in rows:
+    row['metrics']['macs_ratio'] = row['metrics']['macs_per_image'] / teacher['macs_per_image']
+    row['metrics']['bytes_ratio'] = row['metrics']['generator_bytes'] / teacher['generator_bytes']
+  return {'teacher': {'config': config_file, 'steps': num_steps,
+                      'batch_size': config.train.batch_size, 'dataset': config.data.name,
+                      'image_size': config.data.image_size,
+                      'launch': f'python launch.py --config={config_file} --workdir=DIR {launch}'},
+          'evaluation': {k: evaluation[k] for k in ('dataset', 'eval_split', 'metrics',
+                                                    'translation_examples_a') if k in evaluation},
+          'references': references, 'variants': rows}
+
+
 COLUMNS = [('params', 'params', '{:,.0f}'), ('macs_per_image', 'MACs / image', '{:,.0f}'),
            ('macs_ratio', 'MACs vs teacher', '{:.1%}'), ('generator_bytes', 'bytes', '{:,.0f}'),
            ('latency_ms_b1', 'ms / image, batch 1', '{:.2f}'),
@@ -151,7 +308,7 @@ def verdict(rows: List[dict]) -> str:
   return text
 
 
-def markdown(results: dict) -> str:
+def dcgan_markdown(results: dict) -> str:
   lines = ['| variant | steps | ' + ' | '.join(h for _, h, _ in COLUMNS) + ' |',
            '|' + '---|' * (len(COLUMNS) + 2)]
   for row in results['variants']:
@@ -211,27 +368,100 @@ def markdown(results: dict) -> str:
   return '\n'.join(lines + notes) + '\n'
 
 
-def rewrite_markdown() -> None:
-  """compression.md again from compression.json (after a change to the table's layout)."""
-  with open(os.path.join(RESULTS, 'compression.json')) as f:
+I2I_COLUMNS = [('params', 'params', '{:,.0f}'), ('macs_per_image', 'MACs / image', '{:,.0f}'),
+               ('macs_ratio', 'MACs vs teacher', '{:.1%}'), ('generator_bytes', 'bytes', '{:,.0f}'),
+               ('bytes_ratio', 'bytes vs teacher', '{:.1%}'),
+               ('latency_ms_b1', 'ms / image, batch 1', '{:.2f}'),
+               ('latency_ms_b64', 'ms / image, batch 64', '{:.3f}'),
+               ('l1', 'L1 ↓', '{:.4f}'), ('psnr', 'PSNR ↑', '{:.2f}'), ('ssim', 'SSIM ↑', '{:.4f}'),
+               ('psnr_to_teacher', 'PSNR to teacher ↑', '{:.1f}')]
+
+
+def image_to_image_markdown(section: dict) -> str:
+  teacher, info = section['teacher'], section['evaluation']
+  rows = section['variants']
+  examples = info.get('translation_examples_a', '?')
+  lines = [f'## Image-to-image: pix2pix on {teacher["dataset"]} and its int8 weights', '',
+           f'The pix2pix teacher (`{teacher["config"]}` at {teacher["image_size"]}x'
+           f'{teacher["image_size"]}, {teacher["steps"]} steps of batch {teacher["batch_size"]}, '
+           'as benchmarks/image_to_image.py trains it) against the same generator with int8 '
+           'weights (`python -m jaxgan.compress --method=int8_weights`: one float32 scale per '
+           'output channel, dequantized whenever it translates). Both translate the '
+           f'{examples} held-out edge maps of the {info.get("eval_split", "test")} split: L1 / '
+           'PSNR / SSIM against their ground-truth targets (the `translation` evaluator, '
+           'intensities in [0, 1]), and PSNR of the int8 translations to the teacher\'s.', '',
+           '| variant | steps | ' + ' | '.join(h for _, h, _ in I2I_COLUMNS) + ' |',
+           '|' + '---|' * (len(I2I_COLUMNS) + 2)]
+  for row in rows:
+    cells = []
+    for key, _, fmt in I2I_COLUMNS:
+      value = row['metrics'].get(key)
+      cells.append(fmt.format(value) if value is not None else '–')
+    lines.append(f'| **{row["name"]}**: {row["description"]} | {row["steps"]} | ' + ' | '.join(cells) + ' |')
+  base = section['references'].get('untranslated', {})
+  if base:
+    cells = (['*untranslated input (the edges copied)*', ''] + [''] * 7 +
+             [f'{base["l1"]:.4f}', f'{base["psnr"]:.2f}', f'{base["ssim"]:.4f}', ''])
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  by_kind = {row['kind']: row['metrics'] for row in rows}
+  summary = []
+  if 'teacher' in by_kind and 'int8_weights' in by_kind:
+    t, q = by_kind['teacher'], by_kind['int8_weights']
+    summary = ['', f'int8_weights keeps {q["bytes_ratio"]:.1%} of the teacher\'s bytes at '
+               f'{q["macs_ratio"]:.1%} of its MACs; its translations are '
+               f'{q["psnr_to_teacher"]:.1f} dB PSNR from the teacher\'s (mean |difference| '
+               f'{q["l1_to_teacher"]:.2g} of the intensity range); against the targets its L1 '
+               f'differs from the teacher\'s by {q["l1"] - t["l1"]:+.2g}, its PSNR by '
+               f'{q["psnr"] - t["psnr"]:+.2g} dB and its SSIM by {q["ssim"] - t["ssim"]:+.2g}.']
+  lines += summary + [
+      '',
+      'MACs: XLA\'s cost analysis of the compiled translate program (`translate_a_to_b`) at '
+      'batch 64, halved (elementwise ops count one flop each; the int8 net\'s include '
+      'dequantizing its kernels on every call). Params and bytes: the generator\'s variables as '
+      'its checkpoint stores them (the int8 net: int8 kernels plus their scales; BatchNorm '
+      'parameters and statistics float32), bytes as flax msgpack. Latency: median of 20 '
+      'compiled calls on held-out inputs after a warm-up, per image. '
+      f'Machine: {section["machine"]} (shared with other work while it ran, so latencies are '
+      'noisy).',
+      '',
+      'GAN Compression (Li et al. 2020) for context: pix2pix edges->shoes FID 24.12 -> 26.60 at '
+      '4.81 G MACs; CycleGAN horse->zebra 56.8 G -> 2.67 G MACs, FID 65.75 -> 65.33. Those are '
+      '256x256 generators made smaller by distillation and a channel search, which cuts MACs; '
+      'int8 weights alone cut only the bytes (the arithmetic stays float).',
+      '', f'Command: `{section["command"]}`', '',
+      'The same by hand:', '',
+      '```',
+      teacher['launch'].replace('DIR', 'runs/pix2pix'),
+      'python -m jaxgan.compress --workdir=runs/pix2pix --out=runs/pix2pix_int8 --method=int8_weights',
+      'python -m jaxgan.evaluate --workdir=runs/pix2pix_int8',
+      '```',
+  ]
+  return '\n'.join(lines) + '\n'
+
+
+def markdown(results: dict) -> str:
+  """compression.md: the DCGAN table, then the image-to-image one (each where present)."""
+  parts = []
+  if 'variants' in results:
+    parts.append(dcgan_markdown(results))
+  if 'image_to_image' in results:
+    parts.append(image_to_image_markdown(results['image_to_image']))
+  return '\n'.join(parts)
+
+
+def rewrite_markdown(results_dir: str = RESULTS) -> None:
+  """compression.md again from compression.json (after a change to the tables' layout)."""
+  with open(os.path.join(results_dir, 'compression.json')) as f:
     results = json.load(f)
-  with open(os.path.join(RESULTS, 'compression.md'), 'w') as f:
+  with open(os.path.join(results_dir, 'compression.md'), 'w') as f:
     f.write(markdown(results))
 
 
-def main(argv: Sequence[str] = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--only', default='', help='comma-separated variant names (the teacher always runs)')
-  parser.add_argument('--steps', type=int, default=0,
-                      help='override every budget (a quick look; results are then not written)')
-  parser.add_argument('--data_dir', default='', help='TFDS data dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets)')
-  args = parser.parse_args(argv)
-  quick = bool(args.steps)
+def run_dcgan(args, quick: bool) -> dict:
+  """The DCGAN rows: the results' top-level fields (without command)."""
   teacher_dir = os.path.join(WORK, ('quick_' if quick else '') + 'teacher')
   chosen = [v for v in variants(teacher_dir)
             if v.kind == 'teacher' or not args.only or v.name in args.only.split(',')]
-
-  import jax
   rows, references, info = [], {}, {}
   for variant in chosen:
     workdir, wall = produce(variant, args.steps, args.data_dir, teacher_dir, quick)
@@ -249,27 +479,68 @@ def main(argv: Sequence[str] = None) -> int:
   for row in rows:
     row['metrics']['macs_ratio'] = row['metrics']['macs_per_image'] / teacher['macs_per_image']
     row['metrics']['fd_ratio'] = row['metrics']['fd_digits'] / teacher['fd_digits'] - 1
-  command = 'python benchmarks/compression.py' + (f' --only={args.only}' if args.only else '') + \
-      (f' --steps={args.steps}' if args.steps else '')
-  results = {
-      'command': command,
-      'machine': f'{platform.machine()} CPU, {os.cpu_count()} cores, jax {jax.__version__} '
-                 f'({jax.default_backend()})',
+  return {
+      'machine': machine(),
       'evaluation': {k: info[k] for k in ('dataset', 'eval_split', 'feature_net', 'num_samples',
                                           'num_real', 'classifier_test_accuracy') if k in info},
       'references': references, 'verdict': verdict(rows), 'variants': rows,
   }
+
+
+def machine() -> str:
+  import jax
+  return (f'{platform.machine()} CPU, {os.cpu_count()} cores, jax {jax.__version__} '
+          f'({jax.default_backend()})')
+
+
+def main(argv: Sequence[str] = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--families', default=','.join(FAMILIES),
+                      help=f'comma-separated, of {", ".join(FAMILIES)}; a family not run keeps '
+                      'its rows from the existing compression.json')
+  parser.add_argument('--only', default='', help='DCGAN: comma-separated variant names (the '
+                      'teacher always runs)')
+  parser.add_argument('--steps', type=int, default=0,
+                      help='override every budget (a quick look; results are then not written '
+                      'unless --results_dir is given)')
+  parser.add_argument('--results_dir', default='',
+                      help=f'where compression.json and .md are read and written (default '
+                      f'{os.path.relpath(RESULTS, ROOT)})')
+  parser.add_argument('--data_dir', default='', help='TFDS data dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets)')
+  args = parser.parse_args(argv)
+  families = [f for f in args.families.split(',') if f]
+  unknown = sorted(set(families) - set(FAMILIES))
+  if unknown or not families:
+    parser.error(f'--families takes {", ".join(FAMILIES)}; got {args.families!r}')
+  quick = bool(args.steps)
+  write = not quick or bool(args.results_dir)
+  results_dir = args.results_dir or RESULTS
+  path = os.path.join(results_dir, 'compression.json')
+
+  command = 'python benchmarks/compression.py' + \
+      (f' --families={",".join(families)}' if set(families) != set(FAMILIES) else '') + \
+      (f' --only={args.only}' if args.only and 'dcgan' in families else '') + \
+      (f' --steps={args.steps}' if args.steps else '')
+  results = {}
+  if write and os.path.exists(path):   # the family not re-run keeps its rows
+    with open(path) as f:
+      results = json.load(f)
+  if 'dcgan' in families:
+    results.update({'command': command, **run_dcgan(args, quick)})
+  if 'image_to_image' in families:
+    section = run_image_to_image(args.steps, args.data_dir, quick)
+    results['image_to_image'] = {'command': command, 'machine': machine(), **section}
   table = markdown(results)
   print(table)
-  if quick:
+  if not write:
     print('(--steps given: a quick look, results/ left as it is)')
     return 0
-  os.makedirs(RESULTS, exist_ok=True)
-  with open(os.path.join(RESULTS, 'compression.json'), 'w') as f:
+  os.makedirs(results_dir, exist_ok=True)
+  with open(path, 'w') as f:
     json.dump(results, f, indent=2)
-  with open(os.path.join(RESULTS, 'compression.md'), 'w') as f:
+  with open(os.path.join(results_dir, 'compression.md'), 'w') as f:
     f.write(table)
-  print(f'written: {RESULTS}/compression.json, compression.md')
+  print(f'written: {results_dir}/compression.json, compression.md')
   return 0
 
 
