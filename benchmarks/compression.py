@@ -308,15 +308,21 @@ def verdict(rows: List[dict]) -> str:
   return text
 
 
+def table_lines(rows, columns) -> List[str]:
+  """A Markdown table's header and one line per row: name, description and steps, then
+  `columns` ((metric key, header, format) each; '–' where a row lacks the metric)."""
+  lines = ['| variant | steps | ' + ' | '.join(h for _, h, _ in columns) + ' |',
+           '|' + '---|' * (len(columns) + 2)]
+  for row in rows:
+    cells = [fmt.format(row['metrics'][key]) if row['metrics'].get(key) is not None else '–'
+             for key, _, fmt in columns]
+    lines.append(f'| **{row["name"]}**: {row["description"]} | {row["steps"]} | '
+                 + ' | '.join(cells) + ' |')
+  return lines
+
+
 def dcgan_markdown(results: dict) -> str:
-  lines = ['| variant | steps | ' + ' | '.join(h for _, h, _ in COLUMNS) + ' |',
-           '|' + '---|' * (len(COLUMNS) + 2)]
-  for row in results['variants']:
-    cells = []
-    for key, _, fmt in COLUMNS:
-      value = row['metrics'].get(key)
-      cells.append(fmt.format(value) if value is not None else '–')
-    lines.append(f'| **{row["name"]}**: {row["description"]} | {row["steps"]} | ' + ' | '.join(cells) + ' |')
+  lines = table_lines(results['variants'], COLUMNS)
   floor = results['references'].get('floor', {})
   if floor:
     lines.append(f'| *real train digits (floor)* | | | | | | | | {floor["fd_digits"]:.1f} | | '
@@ -390,14 +396,7 @@ def image_to_image_markdown(section: dict) -> str:
            f'{examples} held-out edge maps of the {info.get("eval_split", "test")} split: L1 / '
            'PSNR / SSIM against their ground-truth targets (the `translation` evaluator, '
            'intensities in [0, 1]), and PSNR of the int8 translations to the teacher\'s.', '',
-           '| variant | steps | ' + ' | '.join(h for _, h, _ in I2I_COLUMNS) + ' |',
-           '|' + '---|' * (len(I2I_COLUMNS) + 2)]
-  for row in rows:
-    cells = []
-    for key, _, fmt in I2I_COLUMNS:
-      value = row['metrics'].get(key)
-      cells.append(fmt.format(value) if value is not None else '–')
-    lines.append(f'| **{row["name"]}**: {row["description"]} | {row["steps"]} | ' + ' | '.join(cells) + ' |')
+           *table_lines(rows, I2I_COLUMNS)]
   base = section['references'].get('untranslated', {})
   if base:
     cells = (['*untranslated input (the edges copied)*', ''] + [''] * 7 +
