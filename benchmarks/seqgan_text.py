@@ -25,11 +25,12 @@ pre-training. Each run is what one command trains (seed 0, the default budget):
 The budget by default is the config's own: MLE 2,880 steps (80 epochs of the 2,358 training
 sentences), D pre-training 300 updates, adversarial 100 iterations of 15 D updates; BLEU
 every 500 steps on 200 samples against the held-out sentences (eval.bleu_references 500;
-the corpus holds 261). Estimated on 2 shared CPU cores from short timings: MLE about 7
-steps/s (7 min), D pre-training 0.6 updates/s (8 min), an adversarial iteration about 43 s
-(70 min: 16 roll-outs and 15 D updates), the MLE run's last 400 steps 1 min.
+the corpus holds 261). Measured on 2 shared CPU cores with --adv_steps=50: 43.5 min in all
+(MLE about 10 steps/s, D pre-training about 1 update/s, an adversarial iteration about 32 s:
+16 roll-outs and 15 D updates), so the config's 100 iterations take about 70 min.
 
-  python benchmarks/seqgan_text.py                  # the config's budget, seed 0: about 1.5 h
+  python benchmarks/seqgan_text.py                  # the config's budget, seed 0: about 70 min
+  python benchmarks/seqgan_text.py --adv_steps=50    # what benchmarks/results/ holds
   python benchmarks/seqgan_text.py --seeds=0,1,2
   python benchmarks/seqgan_text.py --mle_steps=40 --d_pretrain_steps=10 --adv_steps=3 \\
       --adv_d_steps=1 --quick                       # a look, nothing written to results/
