@@ -28,6 +28,7 @@ from jaxgan import parallel
 from jaxgan.config_checks import int_field, require
 from jaxgan.errors import ConfigError
 from jaxgan.metrics import EVALUATORS
+from jaxgan.metrics.translation import ssim_window, to_unit
 
 _PER_CALL = 50
 
@@ -40,15 +41,10 @@ def _check_config(config) -> None:
           'or turn evaluation off with --config.eval.every_steps=0')
 
 
-def to_unit(images) -> np.ndarray:
-  return np.clip((np.asarray(images, np.float64) + 1.0) / 2.0, 0.0, 1.0)
-
-
 def _ssim_maps(output: np.ndarray, target: np.ndarray) -> np.ndarray:
   """SSIM maps [N, H, W] (channels averaged) of unit-intensity images [N, H, W, C]."""
   from skimage.metrics import structural_similarity
-  win = min(7, output.shape[1], output.shape[2])
-  win -= 1 - win % 2   # odd
+  win = ssim_window(output.shape[1], output.shape[2])
   maps = []
   for o, t in zip(output, target):
     _, full = structural_similarity(t, o, data_range=1.0, channel_axis=-1, win_size=win,

@@ -50,6 +50,13 @@ def to_unit(images: np.ndarray) -> np.ndarray:
   return np.clip((np.asarray(images, np.float64) + 1.0) / 2.0, 0.0, 1.0)
 
 
+def ssim_window(height: int, width: int) -> int:
+  """SSIM's window side for images of that size: scikit-image's 7, or the largest odd side
+  that fits a smaller image."""
+  win = min(7, height, width)
+  return win - (1 - win % 2)
+
+
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
   return np.repeat(images, channels, -1) if images.shape[-1] != channels else images
 
@@ -60,8 +67,7 @@ def paired_scores(output: np.ndarray, target: np.ndarray) -> Dict[str, float]:
   from skimage.metrics import peak_signal_noise_ratio, structural_similarity
   x, y = to_unit(match_channels(output, target.shape[-1])), to_unit(target)
   psnr = [peak_signal_noise_ratio(t, o, data_range=1.0) for o, t in zip(x, y)]
-  win = min(7, x.shape[1], x.shape[2])
-  win -= 1 - win % 2   # odd
+  win = ssim_window(x.shape[1], x.shape[2])
   ssim = [structural_similarity(t, o, data_range=1.0, channel_axis=-1, win_size=win)
           for o, t in zip(x, y)]
   return {'l1': float(np.mean(np.abs(x - y))), 'psnr': float(np.mean(np.minimum(psnr, 100.0))),
