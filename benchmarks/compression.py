@@ -188,22 +188,15 @@ def translation_costs(run, state, inputs) -> dict:
                                          run.mesh)
   variables = stored_generator(state)
   n = efficiency.FLOPS_BATCH
-  analysis = translate.lower(state, batch_of(n)).compile().cost_analysis()
-  if isinstance(analysis, (list, tuple)):   # older jax: one dict per program
-    analysis = analysis[0]
-  flops = float(analysis['flops']) / n
+  flops = efficiency.compiled_flops(translate, state, batch_of(n)) / n
   out = {'params': float(efficiency.count_params(variables)),
          'generator_bytes': float(efficiency.serialized_bytes(variables)),
          'flops_per_image': flops, 'macs_per_image': flops / 2}
   for batch in efficiency.LATENCY_BATCH_SIZES:
     x = batch_of(batch)
-    jax.block_until_ready(translate(state, x))   # compile and warm up
-    times = []
-    for _ in range(efficiency.LATENCY_REPEATS):
-      start = time.perf_counter()
-      jax.block_until_ready(translate(state, x))
-      times.append(time.perf_counter() - start)
-    out[f'latency_ms_b{batch}'] = 1e3 * float(np.median(times)) / batch
+    seconds = efficiency.median_call_seconds(lambda i: translate(state, x),
+                                             efficiency.LATENCY_REPEATS)
+    out[f'latency_ms_b{batch}'] = 1e3 * seconds / batch
   return out
 
 

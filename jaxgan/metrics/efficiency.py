@@ -47,27 +47,37 @@ def serialized_bytes(variables) -> int:
   return len(flax.serialization.msgpack_serialize(flax.serialization.to_state_dict(host)))
 
 
-def sampling_flops(sample, state, batch: int) -> float:
-  """Flops XLA's cost analysis gives the compiled `sample(state, key, batch)`."""
-  compiled = jax.jit(lambda state, key: sample(state, key, batch)).lower(
-      state, jax.random.PRNGKey(0)).compile()
-  analysis = compiled.cost_analysis()
+def compiled_flops(fn, *args) -> float:
+  """Flops XLA's cost analysis gives `fn` compiled for `args`."""
+  analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
   if isinstance(analysis, (list, tuple)):   # older jax: one dict per program
     analysis = analysis[0]
   return float(analysis['flops'])
+
+
+def median_call_seconds(call, repeats: int = LATENCY_REPEATS) -> float:
+  """Median wall-clock seconds of `call(i)` (a compiled function's call, i = 0..repeats-1),
+  after one warm-up call that compiles it."""
+  jax.block_until_ready(call(0))
+  times = []
+  for i in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(call(i))
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def sampling_flops(sample, state, batch: int) -> float:
+  """Flops XLA's cost analysis gives the compiled `sample(state, key, batch)`."""
+  return compiled_flops(lambda state, key: sample(state, key, batch), state,
+                        jax.random.PRNGKey(0))
 
 
 def latency_seconds(sample, state, batch: int, repeats: int = LATENCY_REPEATS) -> float:
   """Median wall-clock seconds of one compiled `sample(state, key, batch)` call."""
   fn = jax.jit(lambda state, key: sample(state, key, batch))
   key = jax.random.PRNGKey(_EFFICIENCY_STREAM)
-  jax.block_until_ready(fn(state, key))   # compile and warm up
-  times = []
-  for i in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(state, jax.random.fold_in(key, i)))
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+  return median_call_seconds(lambda i: fn(state, jax.random.fold_in(key, i)), repeats)
 
 
 @EVALUATORS.register('efficiency')
