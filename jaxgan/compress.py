@@ -122,13 +122,12 @@ def int8_translator(run, state):
   """(config, QuantizedState) of an image-to-image run's generator(s) with int8 weights: the
   same trainer, with the group quantize (quantize.activations=False)."""
   from jaxgan import config as config_lib
-  from jaxgan.trainers import make_trainer
   quantized = run.config.copy_and_resolve_references()
   with quantized.unlocked():
     quantized.quantize = ml_collections.ConfigDict({'activations': False})
   config_lib.validate(quantized)
-  trainer = make_trainer(quantized, run.source.info)
-  return quantized, jax.jit(trainer.quantize)(state)
+  # The run's own trainer quantizes: quantize reads only the float state's generator(s).
+  return quantized, jax.jit(run.trainer.quantize)(state)
 
 
 def write_run(config, state, out: str) -> str:

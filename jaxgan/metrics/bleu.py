@@ -63,7 +63,6 @@ class BLEU:
       raise ConfigError(f'eval.metrics names bleu, and trainer {config.trainer!r} has no sample '
                         'function')
     self.source = source
-    self.train_tokens = getattr(source, 'train_tokens', None)
     self.num_samples = int(config.eval.bleu_samples)
     held_out = source.eval_arrays(config.eval.bleu_references)['tokens']
     self.references = [w for w in source.words_of(held_out) if w]
@@ -96,9 +95,10 @@ class BLEU:
     real = self.references[:n]
     points = {'held_out_text': {f'self_bleu_{k}': v for k, v in
                                 bleu_scores(real, real, exclude_self=True).items()}}
-    if self.train_tokens is not None and len(self.train_tokens):
-      rows = np.random.default_rng(0).permutation(len(self.train_tokens))[:self.num_samples]
-      train = [w or ['<eos>'] for w in self.source.words_of(self.train_tokens[np.sort(rows)])]
+    train_tokens = getattr(self.source, 'train_tokens', None)
+    if train_tokens is not None and len(train_tokens):
+      rows = np.random.default_rng(0).permutation(len(train_tokens))[:self.num_samples]
+      train = [w or ['<eos>'] for w in self.source.words_of(train_tokens[np.sort(rows)])]
       points['training_text'] = {
           **{f'bleu_{k}': v for k, v in bleu_scores(train, self.references).items()},
           **{f'self_bleu_{k}': v for k, v in
