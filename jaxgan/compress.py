@@ -7,7 +7,10 @@ What applies to which family:
   dense          a prune run (configs/prune_dcgan.py): the pruned channels cut out, a DCGAN of
                  width prune.g_features; a distill run (configs/distill_dcgan.py): the student
                  alone, without its teacher. Either becomes a plain adversarial run (trainer
-                 adversarial) that can be evaluated, sampled and trained further.
+                 adversarial) that can be evaluated, sampled and trained further. A
+                 distill_pix2pix run (configs/distill_pix2pix.py): its student and
+                 discriminator as a plain pix2pix run, translated, evaluated, trained further
+                 or compressed again (--method=int8_weights) as any pix2pix run.
   int8           an image-GAN run (adversarial family) whose generator is DCGAN: int8 weights
                  and int8 inputs to its transposed convolutions, calibrated on
                  --calibration_batches sampling batches (jaxgan/quantization.py); trainer
@@ -19,7 +22,8 @@ What applies to which family:
                  is the int8 generator(s) alone, dequantized whenever it translates
                  (jaxgan/trainers/image_to_image.py).
 
-Image-to-image runs take int8_weights only: dense and int8 are one-line errors (exit 2).
+Image-to-image runs take int8_weights only, and a distill_pix2pix run dense only: the other
+methods are one-line errors (exit 2).
 OUT then holds config.json and checkpoints/ like any run, so `python -m jaxgan.evaluate
 --workdir=OUT` scores it (an image GAN: add --config.eval.metrics="('sample_quality',
 'efficiency')" for its parameters, MACs and latency) and, for an image-to-image run, `python
@@ -108,6 +112,11 @@ def check_image_to_image_method(config, method: str, workdir: str) -> None:
   if 'quantize' in config:
     raise ConfigError(f'{workdir} is already an int8 {trainer} run (its config.json has '
                       f'quantize); compress the float run it came from')
+  if trainer == 'distill_pix2pix':
+    if method != 'dense':
+      raise ConfigError(f'a distill_pix2pix run is exported with --method=dense (the student '
+                        f'alone, as a pix2pix run); compress that run with --method={method}')
+    return
   if method == 'dense':
     raise ConfigError(f'--method=dense exports a prune or distill run, and this is a '
                       f'{trainer!r} run; an image-to-image generator is compressed with '
@@ -116,6 +125,22 @@ def check_image_to_image_method(config, method: str, workdir: str) -> None:
     raise ConfigError(f'--method=int8 (int8 activations) needs a DCGAN generator, and this is '
                       f'a {trainer!r} run; --method=int8_weights quantizes its generator\'s '
                       f'weights')
+
+
+def dense_translator(run, state):
+  """(config, Pix2PixState) of a distill_pix2pix run's student and discriminator as a plain
+  pix2pix run (pix2pix.l1_weight: the distillation's reconstruction weight), without the
+  teacher and the 1x1 maps."""
+  from jaxgan import config as config_lib
+  from jaxgan.trainers.image_to_image import Pix2PixState
+  config = run.config.copy_and_resolve_references()
+  with config.unlocked():
+    config.pix2pix = ml_collections.ConfigDict(
+        {'l1_weight': float(config.distill.reconstruction_weight)})
+    del config['distill']
+    config.trainer = 'pix2pix'
+  config_lib.validate(config)
+  return config, Pix2PixState(step=state.step, g=state.g, d=state.d)
 
 
 def int8_translator(run, state):
@@ -164,7 +189,8 @@ def compress(workdir: str, out: str, method: str, calibration_batches: int = 4):
     check_image_to_image_method(config, method, workdir)
   run, state, _ = restore_trained_state(config, workdir)
   if is_image_to_image(config):
-    new_config, new_state = int8_translator(run, state)
+    translator = dense_translator if method == 'dense' else int8_translator
+    new_config, new_state = translator(run, state)
   elif method == 'dense':
     new_config, new_state = dense_generator(run, state)
   else:
@@ -190,7 +216,8 @@ def main(argv=None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   if is_image_to_image(config):
-    print(f'written: {args.out} (trainer {config.trainer}, int8 weights); translate with python '
+    what = 'int8 weights' if 'quantize' in config else f'model.g_features {config.model.g_features}'
+    print(f'written: {args.out} (trainer {config.trainer}, {what}); translate with python '
           f'-m jaxgan.translate --workdir={args.out}, score it with python -m jaxgan.evaluate '
           f'--workdir={args.out}')
   else:

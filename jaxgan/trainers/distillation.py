@@ -66,20 +66,46 @@ def feature_layers(generator) -> List[str]:
 
 
 def apply_with_features(module, params, batch_stats, args, layers, *, train: bool,
-                        update_stats: bool = True) -> Tuple[jax.Array, Dict[str, jax.Array], dict]:
-  """(output, {layer: its activation}, batch_stats after the call)."""
+                        update_stats: bool = True, rngs=None
+                        ) -> Tuple[jax.Array, Dict[str, jax.Array], dict]:
+  """(output, {layer: its activation}, batch_stats after the call): `module` on `args`, the
+  outputs of its submodules named in `layers` captured on the way (rngs: e.g. dropout's)."""
   variables = {'params': params}
   if batch_stats:
     variables['batch_stats'] = batch_stats
   mutable = ['intermediates'] + (['batch_stats'] if train and batch_stats else [])
   wanted = set(layers)
   out, collections = module.apply(
-      variables, *args, train=train, mutable=mutable,
+      variables, *args, train=train, mutable=mutable, rngs=rngs,
       capture_intermediates=lambda mdl, method: method == '__call__' and mdl.name in wanted)
   captured = collections['intermediates']
   features = {name: captured[name]['__call__'][0] for name in layers}
   stats = collections['batch_stats'] if train and batch_stats and update_stats else batch_stats
   return out, features, stats
+
+
+def init_adapters(key, student_features, teacher_features) -> dict:
+  """The 1x1 maps, one per feature layer: {layer: {'kernel': [c_student, c_teacher], 'bias'}}
+  (shapes or arrays of both nets' features), kernels N(0, 1 / c_student)."""
+  adapters = {}
+  for i, name in enumerate(sorted(student_features)):
+    c_in, c_out = student_features[name].shape[-1], teacher_features[name].shape[-1]
+    kernel = jax.random.normal(jax.random.fold_in(key, 100 + i), (c_in, c_out)) / jnp.sqrt(c_in)
+    adapters[name] = {'kernel': kernel, 'bias': jnp.zeros((c_out,))}
+  return adapters
+
+
+def adapt(adapter_params, features) -> Dict[str, jax.Array]:
+  """Each layer's student features through its 1x1 map, to the teacher's width."""
+  return {name: jnp.einsum('...c,cd->...d', features[name], p['kernel']) + p['bias']
+          for name, p in adapter_params.items()}
+
+
+def feature_distance(adapter_params, features, teacher_features) -> jax.Array:
+  """sum over layers of mean (A_l(student_l) - teacher_l)^2."""
+  adapted = adapt(adapter_params, features)
+  return sum(jnp.mean(jnp.square(adapted[name] - teacher_features[name]))
+             for name in sorted(adapter_params))
 
 
 def validate_distill_config(config) -> None:
@@ -137,18 +163,10 @@ class DistillationTrainer(AdversarialTrainer):
         self.layers, train=self.teacher_uses_batch_stats, update_stats=False)
     return jax.lax.stop_gradient(out), jax.lax.stop_gradient(features)
 
-  @staticmethod
-  def adapt(adapter_params, features):
-    return {name: jnp.einsum('...c,cd->...d', features[name], p['kernel']) + p['bias']
-            for name, p in adapter_params.items()}
-
   def losses(self, fake, features, teacher_out, teacher_features, adapter_params):
     """(reconstruction L1, feature MSE summed over layers)."""
     reconstruction = jnp.mean(jnp.abs(fake - teacher_out))
-    adapted = self.adapt(adapter_params, features)
-    feature = sum(jnp.mean(jnp.square(adapted[name] - teacher_features[name]))
-                  for name in self.layers)
-    return reconstruction, feature
+    return reconstruction, feature_distance(adapter_params, features, teacher_features)
 
   # -- protocol -----------------------------------------------------------------------------
   def functions(self):
@@ -176,11 +194,7 @@ class DistillationTrainer(AdversarialTrainer):
     _, student_features, _ = jax.eval_shape(
         lambda: self.student_forward(gan.g.params, gan.g.batch_stats, latents))
     _, teacher_features = jax.eval_shape(lambda: self.teacher_forward(teacher, latents))
-    adapter_params = {}
-    for i, name in enumerate(self.layers):
-      c_in, c_out = student_features[name].shape[-1], teacher_features[name].shape[-1]
-      kernel = jax.random.normal(jax.random.fold_in(key, 100 + i), (c_in, c_out)) / jnp.sqrt(c_in)
-      adapter_params[name] = {'kernel': kernel, 'bias': jnp.zeros((c_out,))}
+    adapter_params = init_adapters(key, student_features, teacher_features)
     adapters = Player(adapter_params, {}, self.g_tx.init(adapter_params))
     return DistillState(step=gan.step, g=gan.g, d=d, adapters=adapters, teacher=teacher)
 

@@ -353,24 +353,20 @@ class CycleGANTrainer(_ImageToImage):
             'b_to_a': self._preview_grid([b, fake_a, self.translate(state, fake_a, 'a_to_b')])}
 
 
-@TRAINERS.register('pix2pix')
-class Pix2PixTrainer(_ImageToImage):
-
-  @staticmethod
-  def validate_config(config) -> None:
-    validate_common(config)
-    float_field(config, 'pix2pix.l1_weight', 0.0, 1e6, low_inclusive=True)
+class PairedTranslation(_ImageToImage):
+  """pix2pix's nets on pairs: a generator a -> b and a PatchGAN judging (a, b) side by side;
+  its init, updates and translation, which pix2pix and its distillation
+  (trainers/translation_distillation.py) share."""
 
   def __init__(self, config, data_info):
     super().__init__(config, data_info)
     if not self.paired:
-      raise ConfigError(f'pix2pix trains on pairs, and {data_info.name!r} is unpaired; use '
-                        'configs/cyclegan.py, or a paired dataset (features a and b)')
+      raise ConfigError(f'{config.trainer} trains on pairs, and {data_info.name!r} is unpaired; '
+                        'use configs/cyclegan.py, or a paired dataset (features a and b)')
     model = config.model
     self.generator = self.wrap(make_translator(model, self.shape_a, self.shape_b[-1]))
     pair_shape = self.shape_a[:2] + (self.shape_a[-1] + self.shape_b[-1],)
     self.discriminator = self.wrap(make_patch_discriminator(model, pair_shape))
-    self.l1_weight = float(config.pix2pix.l1_weight)
 
   def init_float(self, key, example_batch) -> Pix2PixState:
     a, b = example_batch['a'][0, :1], example_batch['b'][0, :1]
@@ -381,48 +377,26 @@ class Pix2PixTrainer(_ImageToImage):
                         g=Player(g_params, g_stats, self.g_tx.init(g_params)),
                         d=Player(d_params, d_stats, self.d_tx.init(d_params)))
 
-  def make_float_step(self, phase: int = 0):
-    del phase
-    gan = lambda logits, real: objectives.patch_gan_loss(self.objective, logits, real)  # noqa: E731
+  # -- the two updates of a step (also a distillation step's: trainers/translation_distillation.py)
+  def update_discriminator(self, d: Player, real_a, real_b, fake_b):
+    """(D loss, D after one optimizer step) on (a, fake_b) then (a, b), fake_b detached."""
+    def d_loss_fn(params):
+      fake_logits, stats = run_net(self.discriminator, params, d.batch_stats,
+                                   jnp.concatenate([real_a, jax.lax.stop_gradient(fake_b)], -1),
+                                   train=True)
+      real_logits, stats = run_net(self.discriminator, params, stats,
+                                   jnp.concatenate([real_a, real_b], -1), train=True)
+      return objectives.patch_d_loss(self.objective, real_logits, fake_logits), stats
 
-    def step(state: Pix2PixState, batch, key):
-      real_a, real_b = batch['a'][0], batch['b'][0]
-      g, d = state.g, state.d
+    (d_loss, d_stats), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
+    updates, d_opt = self.d_tx.update(d_grads, d.opt_state, d.params)
+    return d_loss, Player(optax.apply_updates(d.params, updates), d_stats, d_opt)
 
-      def generate(params):
-        return run_net(self.generator, params, g.batch_stats, real_a, train=True, key=key)
-
-      fake_b, pull_back, g_stats = jax.vjp(generate, g.params, has_aux=True)
-
-      def d_loss_fn(params):
-        fake_logits, stats = run_net(self.discriminator, params, d.batch_stats,
-                                     jnp.concatenate([real_a, jax.lax.stop_gradient(fake_b)], -1),
-                                     train=True)
-        real_logits, stats = run_net(self.discriminator, params, stats,
-                                     jnp.concatenate([real_a, real_b], -1), train=True)
-        return objectives.patch_d_loss(self.objective, real_logits, fake_logits), stats
-
-      (d_loss, d_stats), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(d.params)
-      updates, d_opt = self.d_tx.update(d_grads, d.opt_state, d.params)
-      d_params = optax.apply_updates(d.params, updates)
-
-      def g_loss_fn(fake):
-        logits, stats = run_net(self.discriminator, d_params, d_stats,
-                                jnp.concatenate([real_a, fake], -1), train=True)
-        adversarial = gan(logits, True)
-        l1 = objectives.l1_distance(fake, real_b)
-        return adversarial + self.l1_weight * l1, (stats, adversarial, l1)
-
-      (g_loss, (d_stats, adversarial, l1)), fake_grad = jax.value_and_grad(
-          g_loss_fn, has_aux=True)(fake_b)
-      (g_grads,) = pull_back(fake_grad)
-      updates, g_opt = self.g_tx.update(g_grads, g.opt_state, g.params)
-      new_g = Player(optax.apply_updates(g.params, updates), g_stats, g_opt)
-      new_d = Player(d_params, d_stats, d_opt)
-      metrics = {'d_loss': d_loss, 'g_loss': g_loss, 'g_gan': adversarial, 'g_l1': l1}
-      return Pix2PixState(state.step + 1, new_g, new_d), metrics
-
-    return step
+  def generator_gan_loss(self, d: Player, real_a, fake_b):
+    """(the G's GAN loss on (a, fake_b) through the updated D, D's batch stats after it)."""
+    logits, stats = run_net(self.discriminator, d.params, d.batch_stats,
+                            jnp.concatenate([real_a, fake_b], -1), train=True)
+    return objectives.patch_gan_loss(self.objective, logits, True), stats
 
   def translate(self, state, images, direction: str = 'a_to_b'):
     if direction != 'a_to_b':
@@ -439,3 +413,44 @@ class Pix2PixTrainer(_ImageToImage):
     del key
     a, b = preview_batch['a'][:PREVIEW_ROWS], preview_batch['b'][:PREVIEW_ROWS]
     return {'samples': self._preview_grid([a, self.translate(state, a), b])}
+
+
+@TRAINERS.register('pix2pix')
+class Pix2PixTrainer(PairedTranslation):
+
+  @staticmethod
+  def validate_config(config) -> None:
+    validate_common(config)
+    float_field(config, 'pix2pix.l1_weight', 0.0, 1e6, low_inclusive=True)
+
+  def __init__(self, config, data_info):
+    super().__init__(config, data_info)
+    self.l1_weight = float(config.pix2pix.l1_weight)
+
+  def make_float_step(self, phase: int = 0):
+    del phase
+
+    def step(state: Pix2PixState, batch, key):
+      real_a, real_b = batch['a'][0], batch['b'][0]
+      g = state.g
+
+      def generate(params):
+        return run_net(self.generator, params, g.batch_stats, real_a, train=True, key=key)
+
+      fake_b, pull_back, g_stats = jax.vjp(generate, g.params, has_aux=True)
+      d_loss, d = self.update_discriminator(state.d, real_a, real_b, fake_b)
+
+      def g_loss_fn(fake):
+        adversarial, stats = self.generator_gan_loss(d, real_a, fake)
+        l1 = objectives.l1_distance(fake, real_b)
+        return adversarial + self.l1_weight * l1, (stats, adversarial, l1)
+
+      (g_loss, (d_stats, adversarial, l1)), fake_grad = jax.value_and_grad(
+          g_loss_fn, has_aux=True)(fake_b)
+      (g_grads,) = pull_back(fake_grad)
+      updates, g_opt = self.g_tx.update(g_grads, g.opt_state, g.params)
+      new_g = Player(optax.apply_updates(g.params, updates), g_stats, g_opt)
+      metrics = {'d_loss': d_loss, 'g_loss': g_loss, 'g_gan': adversarial, 'g_l1': l1}
+      return Pix2PixState(state.step + 1, new_g, d.replace(batch_stats=d_stats)), metrics
+
+    return step
