@@ -1,7 +1,7 @@
 """Compressed generators against their teachers: cost (params, MACs, bytes, latency), quality.
 
 DCGANs on the offline digits (distilled, pruned and int8 generators) and pix2pix on
-offline_edges2textures (its generator with int8 weights).
+offline_edges2textures (its generator with int8 weights, and distilled students).
 
 DCGAN (--families=dcgan). The teacher is configs/dcgan.py trained through the library's loop
 (`jaxgan.train.run`) for its own schedule. From its final checkpoint:
@@ -16,16 +16,22 @@ network's features) and 'efficiency' (jaxgan/metrics/efficiency.py).
 
 Image-to-image (--families=image_to_image). The teacher is configs/pix2pix.py trained through
 `jaxgan.train.run` with benchmarks/image_to_image.py's budget and overrides for its pix2pix row
-(8,000 steps of batch 4 at 32x32), and pix2pix_int8_weights its `python -m jaxgan.compress
---method=int8_weights`. For both: parameters and bytes of the generator's variables as stored
+(8,000 steps of batch 4 at 32x32). From it: pix2pix_int8_weights (`python -m jaxgan.compress
+--method=int8_weights`), distill_w8 and distill_w4 (configs/distill_pix2pix.py, students of
+width 8 and 4 of the teacher's 16 trained for the teacher's schedule, then exported with
+`--method=dense`), two ablations of the width-4 student (distill_w4_ground_truth: L1 to the
+ground truth instead of the teacher's translation; distill_w4_fresh_d: a fresh discriminator)
+and, as the control, pix2pix_w4 (configs/pix2pix.py at width 4 trained from scratch for that
+schedule). The plain students' final preview grids (input | student | teacher | target) are
+copied to results/compression_distill_w<F>.png. For each: parameters and bytes of the generator's variables as stored
 (int8 values and scales, or float32), MACs (XLA's cost analysis of the compiled translate at
 batch 64) and latency per image of the jitted translate at batch 1 and 64, computed here as
 the efficiency evaluator computes them for a sampling function; L1 / PSNR / SSIM against the
 targets of the held-out pairs (`jaxgan.evaluate.evaluate_run`, the 'translation' evaluator);
-and, for the int8 net, PSNR of its translations to the teacher's on the held-out inputs.
+and PSNR of its translations to the teacher's on the held-out inputs.
 
   python benchmarks/compression.py                    # both families, the documented budget
-  python benchmarks/compression.py --families=image_to_image   # pix2pix only (~7 min)
+  python benchmarks/compression.py --families=image_to_image   # pix2pix only (~20 min)
   python benchmarks/compression.py --families=dcgan --only=int8  # DCGAN: teacher + int8
   python benchmarks/compression.py --steps=50         # a quick look (not written to results/)
   python benchmarks/compression.py --families=image_to_image --steps=20 --results_dir=/tmp/r
@@ -68,6 +74,17 @@ FAMILIES = ('dcgan', 'image_to_image')
 # (imported below), the step count of its --steps default (pix2pix=8000) and the overrides its
 # train_and_evaluate applies (mirrored in pix2pix_config).
 PIX2PIX_STEPS = 8000
+# Distilled students: configs/distill_pix2pix.py for the teacher's schedule, at half and a
+# quarter of its width (ngf 16), so about a quarter and a sixteenth of its MACs.
+DISTILL_PIX2PIX = 'configs/distill_pix2pix.py'
+I2I_WIDTHS = (8, 4)
+# The recipe's two choices, each changed alone at the narrowest width: the ground truth as the
+# L1 target (GAN Compression's choice for paired data; the config's is the teacher's
+# translation) and a fresh discriminator (the config's starts from the teacher's).
+I2I_ABLATIONS = (('ground_truth', ('distill.reconstruction_target=ground_truth',),
+                  'L1 to the ground truth instead of the teacher'),
+                 ('fresh_d', ('distill.init_discriminator=False',),
+                  'a fresh discriminator instead of the teacher\'s'))
 TRANSLATE_CHUNK = 50     # held-out images per translate call (the translation evaluator's)
 
 
@@ -151,18 +168,27 @@ def score(workdir: str, data_dir: str, with_references: bool) -> Tuple[dict, dic
 
 # -- image-to-image: pix2pix and its int8 weights ------------------------------------------------
 
-def pix2pix_config(steps: int, data_dir: str):
-  """configs/pix2pix.py with benchmarks/image_to_image.py's overrides for its pix2pix row."""
+def pix2pix_config(steps: int, data_dir: str, config_file: str = '', extra=()):
+  """configs/pix2pix.py (or `config_file`, e.g. configs/distill_pix2pix.py) with
+  benchmarks/image_to_image.py's overrides for its pix2pix row, then `extra`."""
   from benchmarks.image_to_image import MODELS
   from jaxgan import config as config_lib
-  config_file, model_overrides = MODELS['pix2pix']
+  teacher_file, model_overrides = MODELS['pix2pix']
+  config_file = config_file or teacher_file
   config = config_lib.load_config_file(os.path.join(ROOT, config_file))
   config_lib.apply_overrides(config, [*model_overrides, f'train.num_steps={steps}',
                                       'train.progress_bar=no',
                                       f'train.sample_every_steps={steps}',
-                                      f'train.checkpoint_every_steps={steps}'] +
+                                      f'train.checkpoint_every_steps={steps}', *extra] +
                              ([f'data.data_dir={data_dir}'] if data_dir else []))
-  return config_file, list(model_overrides), config
+  return config_file, list(model_overrides) + list(extra), config
+
+
+def keep_preview(workdir: str, step: int, name: str) -> None:
+  """Copies a run's final preview grid to results/compression_<name>.png (when it exists)."""
+  source = os.path.join(workdir, 'samples', f'step_{step}.png')
+  if os.path.exists(source) and not os.path.basename(workdir).startswith('quick_'):
+    shutil.copy(source, os.path.join(RESULTS, f'compression_{name}.png'))
 
 
 def stored_generator(state) -> dict:
@@ -211,53 +237,84 @@ def translations(run, state, inputs):
 
 
 def run_image_to_image(steps: int, data_dir: str, quick: bool) -> dict:
-  """Trains (or resumes) the pix2pix teacher, compresses it to int8 weights and measures both;
-  returns the results' 'image_to_image' section (without its command and machine)."""
+  """Trains (or resumes) the pix2pix teacher, compresses it (int8 weights; distilled students
+  of two widths, exported dense; the narrower width trained from scratch as a control) and
+  measures each; returns the results' 'image_to_image' section (without command and machine)."""
   from jaxgan import train
   from jaxgan.compress import compress
   from jaxgan.evaluate import evaluate_run, load_run_config, restore_trained_state
   from jaxgan.metrics.translation import paired_scores
   prefix = 'quick_' if quick else ''
-  teacher_dir = os.path.join(WORK, prefix + 'pix2pix_teacher')
-  int8_dir = os.path.join(WORK, prefix + 'pix2pix_int8_weights')
-  config_file, model_overrides, config = pix2pix_config(steps or PIX2PIX_STEPS, data_dir)
-  num_steps = config.train.num_steps
-  start = time.time()
-  print(f'== pix2pix: {config_file}, {num_steps} steps, {teacher_dir}', flush=True)
-  train.run(config, teacher_dir)
-  walls = {'pix2pix': time.time() - start}
-  if os.path.isdir(int8_dir):   # written afresh from the teacher's newest checkpoint
-    shutil.rmtree(int8_dir)
-  print(f'== pix2pix_int8_weights: compress --method=int8_weights {teacher_dir} -> {int8_dir}',
-        flush=True)
-  start = time.time()
-  compress(teacher_dir, int8_dir, 'int8_weights')
-  walls['pix2pix_int8_weights'] = time.time() - start
+  workdir_of = lambda name: os.path.join(WORK, prefix + name)  # noqa: E731
+  teacher_dir = workdir_of('pix2pix_teacher')
+  num_steps = steps or PIX2PIX_STEPS
+  config_file, model_overrides, config = pix2pix_config(num_steps, data_dir)
+  teacher_width = config.model.g_features
+  walls = {}
+
+  def trained(name, workdir, run_config):
+    print(f'== {name}: {run_config.trainer}, {num_steps} steps, {workdir}', flush=True)
+    start = time.time()
+    train.run(run_config, workdir)
+    walls[name] = time.time() - start
+
+  def compressed(name, workdir, out, method):
+    if os.path.isdir(out):   # written afresh from the newest checkpoint of `workdir`
+      shutil.rmtree(out)
+    print(f'== {name}: compress --method={method} {workdir} -> {out}', flush=True)
+    start = time.time()
+    compress(workdir, out, method)
+    walls[name] = walls.get(name, 0.0) + time.time() - start
+
+  trained('pix2pix', teacher_dir, config)
+  # (name, kind, workdir scored, description, config file, overrides)
+  specs = [('pix2pix', 'teacher', teacher_dir, f'pix2pix (U-Net, {config.model.unet_downs} '
+            f'levels, ngf {teacher_width}; the teacher)', config_file, model_overrides)]
+  compressed('pix2pix_int8_weights', teacher_dir, workdir_of('pix2pix_int8_weights'),
+             'int8_weights')
+  specs.append(('pix2pix_int8_weights', 'int8_weights', workdir_of('pix2pix_int8_weights'),
+                'teacher, int8 weights only (one float scale per output channel)', '', []))
+  width = min(I2I_WIDTHS)
+  students = [(f'distill_w{w}', w, (), f'distilled student, ngf {w} (exported dense)')
+              for w in I2I_WIDTHS] + [
+      (f'distill_w{width}_{suffix}', width, extra, f'ngf {width}, {what}')
+      for suffix, extra, what in I2I_ABLATIONS]
+  for name, student_width, extra, description in students:
+    distill_file, overrides, distill = pix2pix_config(
+        num_steps, data_dir, DISTILL_PIX2PIX, (f'model.g_features={student_width}',
+                                               f'distill.teacher_workdir={teacher_dir}', *extra))
+    trained(name, workdir_of(name), distill)
+    compressed(name, workdir_of(name), workdir_of(name + '_dense'), 'dense')
+    specs.append((name, 'distill', workdir_of(name + '_dense'), description, distill_file,
+                  overrides))
+    if not extra:   # the preview grid of the plain students: input | student | teacher | target
+      keep_preview(workdir_of(name), num_steps, name)
+  name = f'pix2pix_w{width}'
+  _, overrides, scratch = pix2pix_config(num_steps, data_dir, extra=(f'model.g_features={width}',))
+  trained(name, workdir_of(name), scratch)
+  specs.append((name, 'scratch', workdir_of(name), f'pix2pix, ngf {width}, trained from scratch '
+                '(no teacher: the control)', config_file, overrides))
 
   data_overrides = [f'data.data_dir={data_dir}'] if data_dir else []
   launch = ' '.join([f'--config.{o}' for o in model_overrides] + [f'--config.train.num_steps={num_steps}'])
-  specs = [('pix2pix', 'teacher', teacher_dir, f'pix2pix (U-Net, {config.model.unet_downs} levels, '
-            f'ngf {config.model.g_features}; the teacher)', model_overrides),
-           ('pix2pix_int8_weights', 'int8_weights', int8_dir,
-            'teacher, int8 weights only (one float scale per output channel)', [])]
   rows, references, evaluation, outputs = [], {}, {}, {}
   inputs = None
-  for name, kind, workdir, description, overrides in specs:
+  for name, kind, workdir, description, run_file, overrides in specs:
     run, state, step = restore_trained_state(load_run_config(workdir, data_overrides), workdir)
     if inputs is None:   # the held-out inputs the translation evaluator scores
       inputs = run.source.eval_arrays(config.eval.max_real_samples)['a']
     metrics = translation_costs(run, state, inputs)
-    outputs[kind] = translations(run, state, inputs)
+    outputs[name] = translations(run, state, inputs)
     _, scores, refs, info = evaluate_run(workdir, data_overrides + [
         f'eval.reference_points={kind == "teacher"}'])
     metrics.update(scores)
     references = references or refs
     evaluation = evaluation or info
     if kind != 'teacher':
-      to_teacher = paired_scores(outputs[kind], outputs['teacher'])
+      to_teacher = paired_scores(outputs[name], outputs['pix2pix'])
       metrics['psnr_to_teacher'] = to_teacher['psnr']
       metrics['l1_to_teacher'] = to_teacher['l1']
-    rows.append({'name': name, 'kind': kind, 'description': description, 'config': config_file,
+    rows.append({'name': name, 'kind': kind, 'description': description, 'config': run_file,
                  'overrides': list(overrides), 'steps': step,
                  'workdir': os.path.relpath(workdir, ROOT), 'wall_seconds': round(walls[name], 1),
                  'metrics': metrics})
@@ -380,15 +437,18 @@ def image_to_image_markdown(section: dict) -> str:
   teacher, info = section['teacher'], section['evaluation']
   rows = section['variants']
   examples = info.get('translation_examples_a', '?')
-  lines = [f'## Image-to-image: pix2pix on {teacher["dataset"]} and its int8 weights', '',
+  lines = [f'## Image-to-image: pix2pix on {teacher["dataset"]}, int8 and distilled', '',
            f'The pix2pix teacher (`{teacher["config"]}` at {teacher["image_size"]}x'
            f'{teacher["image_size"]}, {teacher["steps"]} steps of batch {teacher["batch_size"]}, '
            'as benchmarks/image_to_image.py trains it) against the same generator with int8 '
            'weights (`python -m jaxgan.compress --method=int8_weights`: one float32 scale per '
-           'output channel, dequantized whenever it translates). Both translate the '
-           f'{examples} held-out edge maps of the {info.get("eval_split", "test")} split: L1 / '
-           'PSNR / SSIM against their ground-truth targets (the `translation` evaluator, '
-           'intensities in [0, 1]), and PSNR of the int8 translations to the teacher\'s.', '',
+           'output channel, dequantized whenever it translates), students distilled from it '
+           f'(`{DISTILL_PIX2PIX}` for the same schedule, exported with `--method=dense`) and, '
+           'as the control, a pix2pix of the narrowest student\'s width trained from scratch '
+           f'for the same schedule. Each translates the {examples} held-out edge maps of the '
+           f'{info.get("eval_split", "test")} split: L1 / PSNR / SSIM against their '
+           'ground-truth targets (the `translation` evaluator, intensities in [0, 1]), and PSNR '
+           'of its translations to the teacher\'s.', '',
            *table_lines(rows, I2I_COLUMNS)]
   base = section['references'].get('untranslated', {})
   if base:
@@ -399,12 +459,22 @@ def image_to_image_markdown(section: dict) -> str:
   summary = []
   if 'teacher' in by_kind and 'int8_weights' in by_kind:
     t, q = by_kind['teacher'], by_kind['int8_weights']
-    summary = ['', f'int8_weights keeps {q["bytes_ratio"]:.1%} of the teacher\'s bytes at '
-               f'{q["macs_ratio"]:.1%} of its MACs; its translations are '
-               f'{q["psnr_to_teacher"]:.1f} dB PSNR from the teacher\'s (mean |difference| '
-               f'{q["l1_to_teacher"]:.2g} of the intensity range); against the targets its L1 '
-               f'differs from the teacher\'s by {q["l1"] - t["l1"]:+.2g}, its PSNR by '
-               f'{q["psnr"] - t["psnr"]:+.2g} dB and its SSIM by {q["ssim"] - t["ssim"]:+.2g}.']
+    summary += ['', f'int8_weights keeps {q["bytes_ratio"]:.1%} of the teacher\'s bytes at '
+                f'{q["macs_ratio"]:.1%} of its MACs; its translations are '
+                f'{q["psnr_to_teacher"]:.1f} dB PSNR from the teacher\'s (mean |difference| '
+                f'{q["l1_to_teacher"]:.2g} of the intensity range); against the targets its L1 '
+                f'differs from the teacher\'s by {q["l1"] - t["l1"]:+.2g}, its PSNR by '
+                f'{q["psnr"] - t["psnr"]:+.2g} dB and its SSIM by {q["ssim"] - t["ssim"]:+.2g}.']
+  t = by_kind.get('teacher')
+  for row in rows:
+    if row['kind'] not in ('distill', 'scratch') or t is None:
+      continue
+    m = row['metrics']
+    summary += ['', f'{row["name"]}: {m["macs_ratio"]:.1%} of the teacher\'s MACs and '
+                f'{m["bytes_ratio"]:.1%} of its bytes; PSNR {m["psnr"] - t["psnr"]:+.2f} dB and '
+                f'SSIM {m["ssim"] - t["ssim"]:+.3f} against the teacher\'s on the targets, '
+                f'{m["psnr_to_teacher"]:.1f} dB from the teacher\'s translations.']
+  dense = [r for r in rows if r['kind'] == 'distill']
   lines += summary + [
       '',
       'MACs: XLA\'s cost analysis of the compiled translate program (`translate_a_to_b`) at '
@@ -413,22 +483,37 @@ def image_to_image_markdown(section: dict) -> str:
       'its checkpoint stores them (the int8 net: int8 kernels plus their scales; BatchNorm '
       'parameters and statistics float32), bytes as flax msgpack. Latency: median of 20 '
       'compiled calls on held-out inputs after a warm-up, per image. '
+      'Distillation: GAN Compression\'s recipe for paired data as configs/distill_pix2pix.py '
+      'sets it: the GAN loss through a discriminator started from the teacher\'s, L1 to the '
+      'teacher\'s translation with weight 100, the MSE of every normalisation layer\'s output '
+      'mapped by a learned 1x1 convolution to the teacher\'s, weight 1. The ablation rows '
+      'change one choice each: the ground truth as the L1 target (GAN Compression\'s choice '
+      'for paired data), or a fresh discriminator. '
       f'Machine: {section["machine"]} (shared with other work while it ran, so latencies are '
       'noisy).',
       '',
       'GAN Compression (Li et al. 2020) for context: pix2pix edges->shoes FID 24.12 -> 26.60 at '
-      '4.81 G MACs; CycleGAN horse->zebra 56.8 G -> 2.67 G MACs, FID 65.75 -> 65.33. Those are '
-      '256x256 generators made smaller by distillation and a channel search, which cuts MACs; '
-      'int8 weights alone cut only the bytes (the arithmetic stays float).',
+      '4.81 G MACs; CycleGAN horse->zebra 56.8 G -> 2.67 G MACs (4.7%), FID 65.75 -> 65.33. '
+      'Those are 256x256 generators made smaller by distillation and a channel search; these '
+      'students have uniform widths. int8 weights alone cut only the bytes (the arithmetic '
+      'stays float).',
       '', f'Command: `{section["command"]}`', '',
       'The same by hand:', '',
       '```',
       teacher['launch'].replace('DIR', 'runs/pix2pix'),
       'python -m jaxgan.compress --workdir=runs/pix2pix --out=runs/pix2pix_int8 --method=int8_weights',
       'python -m jaxgan.evaluate --workdir=runs/pix2pix_int8',
-      '```',
   ]
-  return '\n'.join(lines) + '\n'
+  if dense:
+    width = dense[-1]['name'].split('_w')[-1]
+    lines += [
+        f'python launch.py --config={DISTILL_PIX2PIX} --workdir=runs/distill_w{width} '
+        f'--config.distill.teacher_workdir=runs/pix2pix --config.model.g_features={width} '
+        f'--config.train.num_steps={teacher["steps"]}',
+        f'python -m jaxgan.compress --workdir=runs/distill_w{width} '
+        f'--out=runs/distill_w{width}_dense --method=dense',
+        f'python -m jaxgan.evaluate --workdir=runs/distill_w{width}_dense']
+  return '\n'.join(lines + ['```']) + '\n'
 
 
 def markdown(results: dict) -> str:

@@ -16,9 +16,9 @@ Each step, on a pair (a, b):
      + reconstruction_weight * mean |fake_b - target|
      + feature_weight * sum_l mean (A_l(student_l) - teacher_l)^2
 
-where target is the ground truth b (`distill.reconstruction_target='ground_truth'`, GAN
-Compression's choice for paired data) or the teacher's translation ('teacher', its choice for
-unpaired data), l runs over the generator's normalisation layers (their outputs, before the
+where target is the teacher's translation (`distill.reconstruction_target='teacher'`, GAN
+Compression's choice for unpaired data and configs/distill_pix2pix.py's, which says why) or
+the ground truth b ('ground_truth', GAN Compression's choice for paired data), l runs over the generator's normalisation layers (their outputs, before the
 activation that follows) and A_l is a learned 1x1 map from the student's width to the
 teacher's, trained with the student. With `distill.init_discriminator` D starts from the
 teacher run's, as GAN Compression's does.
