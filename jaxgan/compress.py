@@ -10,7 +10,9 @@ What applies to which family:
                  adversarial) that can be evaluated, sampled and trained further. A
                  distill_pix2pix run (configs/distill_pix2pix.py): its student and
                  discriminator as a plain pix2pix run, translated, evaluated, trained further
-                 or compressed again (--method=int8_weights) as any pix2pix run.
+                 or compressed again (--method=int8_weights) as any pix2pix run; a
+                 prune_pix2pix run (configs/prune_pix2pix.py): the pruned channels cut out,
+                 a pix2pix run of width prune.g_features.
   int8           an image-GAN run (adversarial family) whose generator is DCGAN: int8 weights
                  and int8 inputs to its transposed convolutions, calibrated on
                  --calibration_batches sampling batches (jaxgan/quantization.py); trainer
@@ -22,8 +24,8 @@ What applies to which family:
                  is the int8 generator(s) alone, dequantized whenever it translates
                  (jaxgan/trainers/image_to_image.py).
 
-Image-to-image runs take int8_weights only, and a distill_pix2pix run dense only: the other
-methods are one-line errors (exit 2).
+Image-to-image runs take int8_weights only, and distill_pix2pix and prune_pix2pix runs dense
+only: the other methods are one-line errors (exit 2).
 OUT then holds config.json and checkpoints/ like any run, so `python -m jaxgan.evaluate
 --workdir=OUT` scores it (an image GAN: add --config.eval.metrics="('sample_quality',
 'efficiency')" for its parameters, MACs and latency) and, for an image-to-image run, `python
@@ -112,10 +114,10 @@ def check_image_to_image_method(config, method: str, workdir: str) -> None:
   if 'quantize' in config:
     raise ConfigError(f'{workdir} is already an int8 {trainer} run (its config.json has '
                       f'quantize); compress the float run it came from')
-  if trainer == 'distill_pix2pix':
+  if trainer in ('distill_pix2pix', 'prune_pix2pix'):
     if method != 'dense':
-      raise ConfigError(f'a distill_pix2pix run is exported with --method=dense (the student '
-                        f'alone, as a pix2pix run); compress that run with --method={method}')
+      raise ConfigError(f'a {trainer} run is exported with --method=dense (its generator alone, '
+                        f'as a pix2pix run); compress that run with --method={method}')
     return
   if method == 'dense':
     raise ConfigError(f'--method=dense exports a prune or distill run, and this is a '
@@ -128,19 +130,31 @@ def check_image_to_image_method(config, method: str, workdir: str) -> None:
 
 
 def dense_translator(run, state):
-  """(config, Pix2PixState) of a distill_pix2pix run's student and discriminator as a plain
-  pix2pix run (pix2pix.l1_weight: the distillation's reconstruction weight), without the
-  teacher and the 1x1 maps."""
+  """(config, Pix2PixState) of a distill_pix2pix run (its student) or a prune_pix2pix run (the
+  pruned channels cut out, width prune.g_features) as a plain pix2pix run with the run's
+  discriminator; for distillation, pix2pix.l1_weight is its reconstruction weight."""
   from jaxgan import config as config_lib
+  from jaxgan.trainers import make_trainer
   from jaxgan.trainers.image_to_image import Pix2PixState
+  from jaxgan.trainers.players import Player
   config = run.config.copy_and_resolve_references()
   with config.unlocked():
-    config.pix2pix = ml_collections.ConfigDict(
-        {'l1_weight': float(config.distill.reconstruction_weight)})
-    del config['distill']
+    if config.trainer == 'distill_pix2pix':
+      config.pix2pix = ml_collections.ConfigDict(
+          {'l1_weight': float(config.distill.reconstruction_weight)})
+      del config['distill']
+    else:
+      config.model.g_features = int(config.prune.g_features)
+      del config['prune']
     config.trainer = 'pix2pix'
   config_lib.validate(config)
-  return config, Pix2PixState(step=state.step, g=state.g, d=state.d)
+  if run.config.trainer == 'distill_pix2pix':
+    return config, Pix2PixState(step=state.step, g=state.g, d=state.d)
+  params, stats = run.trainer.dense(state)
+  trainer = make_trainer(config, run.source.info)
+  params, stats = jax.tree.map(jnp.asarray, params), jax.tree.map(jnp.asarray, stats)
+  g = Player(params, stats, trainer.g_tx.init(params))
+  return config, Pix2PixState(step=jnp.asarray(state.step), g=g, d=state.d)
 
 
 def int8_translator(run, state):

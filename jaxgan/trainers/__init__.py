@@ -59,7 +59,8 @@ class Trainer:
 
 
 from jaxgan.trainers import adversarial, image_to_image, inpainting, progan, seqgan, vae  # noqa: E402,F401  (register themselves)
-from jaxgan.trainers import distillation, pruning, quantized, translation_distillation  # noqa: E402,F401  (compression)
+from jaxgan.trainers import distillation, pruning, quantized  # noqa: E402,F401  (compression)
+from jaxgan.trainers import translation_distillation, translation_pruning  # noqa: E402,F401
 
 
 def make_trainer(config, data_info):

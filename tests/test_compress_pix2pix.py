@@ -1,8 +1,11 @@
-"""Distilling a pix2pix generator (configs/distill_pix2pix.py, trainer 'distill_pix2pix'): a
-student of a quarter of the teacher's width learns the teacher's features and the targets with
-the teacher frozen in its state, resumes exactly, and `python -m jaxgan.compress
---method=dense` writes it as a plain pix2pix run that translates exactly as the distill run
-does. Tiny nets on a folder of 32x32 pairs; the teacher is a couple of pix2pix steps."""
+"""Compressing a pix2pix generator, on tiny nets over a folder of 32x32 pairs (the teacher: a
+couple of pix2pix steps at width 4).
+
+Distillation (configs/distill_pix2pix.py): a student of a quarter of the teacher's width learns
+the teacher's features and the targets with the teacher frozen in its state, resumes exactly,
+and `python -m jaxgan.compress --method=dense` writes it as a plain pix2pix run that translates
+exactly as the distill run does. Channel pruning (configs/prune_pix2pix.py): the masked U-Net
+equals its exported dense form."""
 import os
 
 import jax
@@ -154,3 +157,77 @@ def test_distillation_says_in_one_line_what_is_wrong_with_the_teacher(teacher, t
   config.data.crop_size = 16
   with pytest.raises(ConfigError, match='data.crop_size=16, and the teacher .* was trained with 0'):
     make_trainer(config, info)
+
+
+# -- channel pruning -----------------------------------------------------------------------------
+
+def tiny_prune(teacher, width=2):
+  from configs import prune_pix2pix as prune_config
+  workdir, folder = teacher
+  config = _tiny_run(prune_config.get_config(), folder)
+  config.prune.source_workdir = workdir
+  config.prune.g_features = width
+  config_lib.validate(config)
+  return config
+
+
+def test_a_pruned_unet_with_masks_equals_its_exported_dense_form(teacher):
+  from jaxgan.data import make_source
+  from jaxgan.trainers.image_to_image import run_net
+  config = tiny_prune(teacher)   # width 4 -> 2: half of every channel group
+  source = make_source(config)
+  pairs = source.preview_batch(config.train.batch_size)
+  batch = {'a': jax.numpy.asarray(pairs['a'])[None], 'b': jax.numpy.asarray(pairs['b'])[None]}
+  trainer = make_trainer(config, source.info)
+  state = jax.jit(trainer.init)(jax.random.PRNGKey(0), batch)
+  # Each group keeps the channels of largest filter L1 norm of the run it prunes.
+  source_kernel = np.asarray(trainer.source.state.g.params['down_1']['kernel'])
+  norms = np.abs(source_kernel).reshape(-1, source_kernel.shape[-1]).sum(0)
+  assert set(np.flatnonzero(np.asarray(state.masks['down_1']))) == set(np.argsort(-norms)[:4])
+  assert {k: int(np.sum(v)) for k, v in state.masks.items()} == {
+      'down_0': 2, 'down_1': 4, 'down_2': 8, 'down_3': 16, 'down_4': 16,
+      'up_1': 2, 'up_2': 4, 'up_3': 8, 'up_4': 16}   # a width-2 U-Net's widths
+  step = jax.jit(trainer.make_step())
+  for i in range(2):   # fine-tuning keeps the pruned channels at zero
+    state, _ = step(state, batch, jax.random.PRNGKey(i))
+  pruned = np.flatnonzero(np.asarray(state.masks['up_2']) == 0)
+  assert not np.asarray(state.g.params['up_2']['kernel'])[..., pruned].any()
+
+  params, stats = trainer.dense(state)
+  dense_config = config.copy_and_resolve_references()
+  dense_config.trainer = 'pix2pix'
+  dense_config.model.g_features = 2
+  del dense_config['prune']
+  dense = make_trainer(dense_config, source.info)
+  want = jax.eval_shape(lambda: dense.init(jax.random.PRNGKey(0), batch).g)
+  assert jax.tree.map(np.shape, (params, stats)) == jax.tree.map(
+      lambda s: s.shape, (want.params, want.batch_stats))
+  x = batch['a'][0]
+  for train_mode in (False, True):   # running averages, and batch statistics
+    masked, _ = run_net(trainer.generator, state.g.params, state.g.batch_stats, x,
+                        train=train_mode, update_stats=False)
+    small, _ = run_net(dense.generator, params, stats, x, train=train_mode, update_stats=False)
+    np.testing.assert_allclose(np.asarray(masked), np.asarray(small), atol=1e-5)
+
+
+def test_pruning_and_its_export_say_in_one_line_what_is_wrong(teacher, tmp_path, capsys):
+  from jaxgan import compress
+  config = tiny_prune(teacher)
+  config.model.norm = 'instance'
+  with pytest.raises(ConfigError, match="model.norm='instance', and the run in "
+                                        "prune.source_workdir has 'batch'"):
+    make_trainer(config, _data_info(config))
+  config = tiny_prune(teacher)
+  config.prune.g_features = 4
+  with pytest.raises(ConfigError, match='prune.g_features=4 must be below model.g_features=4'):
+    config_lib.validate(config)
+  pruned = str(tmp_path / 'pruned')
+  config = tiny_prune(teacher)
+  config.train.num_steps = 1
+  train.run(config, pruned)
+  capsys.readouterr()
+  assert compress.main([f'--workdir={pruned}', f'--out={tmp_path / "q"}', '--method=int8']) == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and 'a prune_pix2pix run is exported with --method=dense' in lines[0]
+  assert compress.main([f'--workdir={pruned}', f'--out={tmp_path / "dense"}', '--method=dense']) == 0
+  assert 'trainer pix2pix, model.g_features 2' in capsys.readouterr().out
