@@ -1,7 +1,7 @@
 """Compressed generators against their teachers: cost (params, MACs, bytes, latency), quality.
 
-DCGANs on the offline digits (distilled, pruned and int8 generators) and pix2pix on
-offline_edges2textures (its generator with int8 weights, and distilled students).
+DCGANs on the offline digits and pix2pix on offline_edges2textures: distilled, pruned and int8
+generators of each.
 
 DCGAN (--families=dcgan). The teacher is configs/dcgan.py trained through the library's loop
 (`jaxgan.train.run`) for its own schedule. From its final checkpoint:
@@ -20,8 +20,9 @@ Image-to-image (--families=image_to_image). The teacher is configs/pix2pix.py tr
 --method=int8_weights`), distill_w8 and distill_w4 (configs/distill_pix2pix.py, students of
 width 8 and 4 of the teacher's 16 trained for the teacher's schedule, then exported with
 `--method=dense`), two ablations of the width-4 student (distill_w4_ground_truth: L1 to the
-ground truth instead of the teacher's translation; distill_w4_fresh_d: a fresh discriminator)
-and, as the control, pix2pix_w4 (configs/pix2pix.py at width 4 trained from scratch for that
+ground truth instead of the teacher's translation; distill_w4_fresh_d: a fresh discriminator),
+prune_w8 and prune_w4 (configs/prune_pix2pix.py: the teacher's U-Net L1 channel-pruned to those
+widths and fine-tuned for the config's 2,000 steps, exported dense) and, as the control, pix2pix_w4 (configs/pix2pix.py at width 4 trained from scratch for that
 schedule). The plain students' final preview grids (input | student | teacher | target) are
 copied to results/compression_distill_w<F>.png. For each: parameters and bytes of the generator's variables as stored
 (int8 values and scales, or float32), MACs (XLA's cost analysis of the compiled translate at
@@ -31,7 +32,7 @@ targets of the held-out pairs (`jaxgan.evaluate.evaluate_run`, the 'translation'
 and PSNR of its translations to the teacher's on the held-out inputs.
 
   python benchmarks/compression.py                    # both families, the documented budget
-  python benchmarks/compression.py --families=image_to_image   # pix2pix only (~20 min)
+  python benchmarks/compression.py --families=image_to_image   # pix2pix only (~25 min)
   python benchmarks/compression.py --families=dcgan --only=int8  # DCGAN: teacher + int8
   python benchmarks/compression.py --steps=50         # a quick look (not written to results/)
   python benchmarks/compression.py --families=image_to_image --steps=20 --results_dir=/tmp/r
@@ -78,6 +79,10 @@ PIX2PIX_STEPS = 8000
 # quarter of its width (ngf 16), so about a quarter and a sixteenth of its MACs.
 DISTILL_PIX2PIX = 'configs/distill_pix2pix.py'
 I2I_WIDTHS = (8, 4)
+# Pruned nets: configs/prune_pix2pix.py to the same widths, fine-tuned for its own 2,000 steps
+# (a quarter of the teacher's schedule).
+PRUNE_PIX2PIX = 'configs/prune_pix2pix.py'
+PRUNE_PIX2PIX_STEPS = 2000
 # The recipe's two choices, each changed alone at the narrowest width: the ground truth as the
 # L1 target (GAN Compression's choice for paired data; the config's is the teacher's
 # translation) and a fresh discriminator (the config's starts from the teacher's).
@@ -248,12 +253,13 @@ def run_image_to_image(steps: int, data_dir: str, quick: bool) -> dict:
   workdir_of = lambda name: os.path.join(WORK, prefix + name)  # noqa: E731
   teacher_dir = workdir_of('pix2pix_teacher')
   num_steps = steps or PIX2PIX_STEPS
+  prune_steps = steps or PRUNE_PIX2PIX_STEPS
   config_file, model_overrides, config = pix2pix_config(num_steps, data_dir)
   teacher_width = config.model.g_features
   walls = {}
 
-  def trained(name, workdir, run_config):
-    print(f'== {name}: {run_config.trainer}, {num_steps} steps, {workdir}', flush=True)
+  def trained(name, workdir, run_config, steps=num_steps):
+    print(f'== {name}: {run_config.trainer}, {steps} steps, {workdir}', flush=True)
     start = time.time()
     train.run(run_config, workdir)
     walls[name] = time.time() - start
@@ -289,6 +295,16 @@ def run_image_to_image(steps: int, data_dir: str, quick: bool) -> dict:
                   overrides))
     if not extra:   # the preview grid of the plain students: input | student | teacher | target
       keep_preview(workdir_of(name), num_steps, name)
+  for prune_width in I2I_WIDTHS:
+    name = f'prune_w{prune_width}'
+    prune_file, overrides, prune = pix2pix_config(
+        prune_steps, data_dir, PRUNE_PIX2PIX, (f'prune.g_features={prune_width}',
+                                               f'prune.source_workdir={teacher_dir}'))
+    trained(name, workdir_of(name), prune, prune_steps)
+    compressed(name, workdir_of(name), workdir_of(name + '_dense'), 'dense')
+    specs.append((name, 'prune', workdir_of(name + '_dense'),
+                  f'L1 channel-pruned to ngf {prune_width}, fine-tuned (exported dense)', prune_file,
+                  overrides))
   name = f'pix2pix_w{width}'
   _, overrides, scratch = pix2pix_config(num_steps, data_dir, extra=(f'model.g_features={width}',))
   trained(name, workdir_of(name), scratch)
@@ -437,14 +453,15 @@ def image_to_image_markdown(section: dict) -> str:
   teacher, info = section['teacher'], section['evaluation']
   rows = section['variants']
   examples = info.get('translation_examples_a', '?')
-  lines = [f'## Image-to-image: pix2pix on {teacher["dataset"]}, int8 and distilled', '',
+  lines = [f'## Image-to-image: pix2pix on {teacher["dataset"]}, int8, distilled and pruned', '',
            f'The pix2pix teacher (`{teacher["config"]}` at {teacher["image_size"]}x'
            f'{teacher["image_size"]}, {teacher["steps"]} steps of batch {teacher["batch_size"]}, '
            'as benchmarks/image_to_image.py trains it) against the same generator with int8 '
            'weights (`python -m jaxgan.compress --method=int8_weights`: one float32 scale per '
            'output channel, dequantized whenever it translates), students distilled from it '
-           f'(`{DISTILL_PIX2PIX}` for the same schedule, exported with `--method=dense`) and, '
-           'as the control, a pix2pix of the narrowest student\'s width trained from scratch '
+           f'(`{DISTILL_PIX2PIX}` for the same schedule, exported with `--method=dense`), its '
+           f'U-Net channel-pruned to the same widths (`{PRUNE_PIX2PIX}`: filter L1 norm, '
+           f'fine-tuned for {PRUNE_PIX2PIX_STEPS:,} steps, exported dense) and, as the control, a pix2pix of the narrowest student\'s width trained from scratch '
            f'for the same schedule. Each translates the {examples} held-out edge maps of the '
            f'{info.get("eval_split", "test")} split: L1 / PSNR / SSIM against their '
            'ground-truth targets (the `translation` evaluator, intensities in [0, 1]), and PSNR '
@@ -467,7 +484,7 @@ def image_to_image_markdown(section: dict) -> str:
                 f'{q["psnr"] - t["psnr"]:+.2g} dB and its SSIM by {q["ssim"] - t["ssim"]:+.2g}.']
   t = by_kind.get('teacher')
   for row in rows:
-    if row['kind'] not in ('distill', 'scratch') or t is None:
+    if row['kind'] not in ('distill', 'prune', 'scratch') or t is None:
       continue
     m = row['metrics']
     summary += ['', f'{row["name"]}: {m["macs_ratio"]:.1%} of the teacher\'s MACs and '
@@ -512,7 +529,11 @@ def image_to_image_markdown(section: dict) -> str:
         f'--config.train.num_steps={teacher["steps"]}',
         f'python -m jaxgan.compress --workdir=runs/distill_w{width} '
         f'--out=runs/distill_w{width}_dense --method=dense',
-        f'python -m jaxgan.evaluate --workdir=runs/distill_w{width}_dense']
+        f'python -m jaxgan.evaluate --workdir=runs/distill_w{width}_dense',
+        f'python launch.py --config={PRUNE_PIX2PIX} --workdir=runs/prune_w{width} '
+        f'--config.prune.source_workdir=runs/pix2pix --config.prune.g_features={width}',
+        f'python -m jaxgan.compress --workdir=runs/prune_w{width} '
+        f'--out=runs/prune_w{width}_dense --method=dense']
   return '\n'.join(lines + ['```']) + '\n'
 
 
