@@ -4,7 +4,7 @@ quantization (the net to compress) start from.
 `load_trained_gan(workdir, field, data_info)` checks that `workdir` holds a DCGAN run of the
 adversarial family on data of the same shape, then restores its newest good checkpoint onto
 the host; `load_trained_translator` does the same for a pix2pix run (the teacher of
-configs/distill_pix2pix.py). Every failure is a one-line UserError naming `field` (the config
+configs/distill_pix2pix.py, the net configs/prune_pix2pix.py prunes). Every failure is a one-line UserError naming `field` (the config
 field or flag that gave the workdir). Only the checkpoint is read: no dataset is loaded.
 """
 import dataclasses
@@ -28,7 +28,6 @@ class TrainedRun:
   trainer: Any       # the trainer built from that config
   state: Any         # its state on the host (numpy leaves), newest good checkpoint
   step: int
-
 
 
 def _read_config(workdir: str, field: str, how_to_train: str):
