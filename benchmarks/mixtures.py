@@ -159,8 +159,8 @@ def plot(variant, results, samples, path):
 def markdown(report):
   lines = [
       '| mixture | variant | modes captured | high-quality samples (%) | reverse KL | '
-      'PacGAN Table 1 (modes / %) | steps | train time (5 seeds) |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      'PacGAN Table 1 (modes / %) | steps | seeds | train time (the seeds together) |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ]
   for mixture, total in (('grid25', 25), ('ring8', 8)):
     for variant in report['variants']:
@@ -174,11 +174,11 @@ def markdown(report):
           f'| {mixture} | {VARIANTS[variant][1]} | {s["modes"]["mean"]:.1f} ± {s["modes"]["std"]:.1f} '
           f'(of {total}) | {100 * s["high_quality"]["mean"]:.1f} ± {100 * s["high_quality"]["std"]:.1f} | '
           f'{s["reverse_kl"]["mean"]:.2f} ± {s["reverse_kl"]["std"]:.2f} | {pub} | '
-          f'{entry["steps"]:,} | {entry["train_seconds"]:.0f} s |')
+          f'{entry["steps"]:,} | {len(entry["per_seed"])} | {entry["train_seconds"]:.0f} s |')
     for (m, variant), published in PUBLISHED.items():   # published rows we did not run
       if m == mixture and mixture not in report['results'].get(variant, {}):
         lines.append(f'| {mixture} | {VARIANTS[variant][1]} | not run | | | '
-                     f'{published[0]} / {published[1]} | | |')
+                     f'{published[0]} / {published[1]} | | | |')
   return '\n'.join(lines)
 
 
