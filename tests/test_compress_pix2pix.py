@@ -155,7 +155,7 @@ def test_distillation_says_in_one_line_what_is_wrong_with_the_teacher(teacher, t
     make_trainer(config, info)
   config.model.generator = 'unet'
   config.data.crop_size = 16
-  with pytest.raises(ConfigError, match='data.crop_size=16, and the teacher .* was trained with 0'):
+  with pytest.raises(ConfigError, match="data.crop_size=16, and the teacher .* has 0; the student learns on its teacher's data"):
     make_trainer(config, info)
 
 

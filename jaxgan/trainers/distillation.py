@@ -84,6 +84,25 @@ def apply_with_features(module, params, batch_stats, args, layers, *, train: boo
   return out, features, stats
 
 
+def frozen(player) -> FrozenNet:
+  """A restored run's net (host arrays) as a FrozenNet of device arrays."""
+  return FrozenNet(jax.tree.map(jnp.asarray, player.params),
+                   jax.tree.map(jnp.asarray, player.batch_stats))
+
+
+def teacher_discriminator(teacher_d, fresh_d: Player, d_tx, field: str) -> Player:
+  """The teacher run's discriminator with a fresh optimizer state; ConfigError unless its
+  shapes are this config's (`fresh_d`)."""
+  mine = jax.tree.map(jnp.shape, (fresh_d.params, fresh_d.batch_stats))
+  theirs = jax.tree.map(jnp.shape, (teacher_d.params, teacher_d.batch_stats))
+  if mine != theirs:
+    raise ConfigError(f'the discriminator of this config differs from the one in {field}; '
+                      'set model.d_* as the teacher run did, or '
+                      '--config.distill.init_discriminator=False')
+  params = jax.tree.map(jnp.asarray, teacher_d.params)
+  return Player(params, jax.tree.map(jnp.asarray, teacher_d.batch_stats), d_tx.init(params))
+
+
 def init_adapters(key, student_features, teacher_features) -> dict:
   """The 1x1 maps, one per feature layer: {layer: {'kernel': [c_student, c_teacher], 'bias'}}
   (shapes or arrays of both nets' features), kernels N(0, 1 / c_student)."""
@@ -175,20 +194,10 @@ class DistillationTrainer(AdversarialTrainer):
   def init(self, key, example_batch) -> DistillState:
     teacher_run = self.teacher()
     gan = super().init(key, example_batch)
-    teacher_g = teacher_run.state.g
-    teacher = FrozenNet(jax.tree.map(jnp.asarray, teacher_g.params),
-                        jax.tree.map(jnp.asarray, teacher_g.batch_stats))
+    teacher = frozen(teacher_run.state.g)
     d = gan.d
     if self.init_discriminator:
-      teacher_d = teacher_run.state.d
-      mine = jax.tree.map(jnp.shape, (d.params, d.batch_stats))
-      theirs = jax.tree.map(jnp.shape, (teacher_d.params, teacher_d.batch_stats))
-      if mine != theirs:
-        raise ConfigError(f'the discriminator of this config differs from the one in {FIELD}; '
-                          'set model.d_* as the teacher run did, or '
-                          '--config.distill.init_discriminator=False')
-      params = jax.tree.map(jnp.asarray, teacher_d.params)
-      d = Player(params, jax.tree.map(jnp.asarray, teacher_d.batch_stats), self.d_tx.init(params))
+      d = teacher_discriminator(teacher_run.state.d, d, self.d_tx, FIELD)
     # Widths of each feature layer, from one traced forward pass of both nets.
     latents = self.draw_latents(jax.random.PRNGKey(0), 2)
     _, student_features, _ = jax.eval_shape(

@@ -96,6 +96,16 @@ def export_dense(params, batch_stats, masks, layers):
   return params, batch_stats
 
 
+def fine_tuning_players(source_state, g_params, g_tx, d_tx) -> Tuple[Player, Player]:
+  """(G, D) to fine-tune a pruned generator: G's masked `g_params` and the source run's batch
+  statistics and discriminator, with fresh optimizer states (a new optimisation of a changed
+  generator)."""
+  d_params = jax.tree.map(jnp.asarray, source_state.d.params)
+  g = Player(g_params, jax.tree.map(jnp.asarray, source_state.g.batch_stats), g_tx.init(g_params))
+  d = Player(d_params, jax.tree.map(jnp.asarray, source_state.d.batch_stats), d_tx.init(d_params))
+  return g, d
+
+
 def validate_prune_config(config) -> None:
   validate_gan_config(config)
   get(config, FIELD)
@@ -133,10 +143,7 @@ class PruningTrainer(AdversarialTrainer):
     masks = l1_channel_masks(source.g.params, self.layers, self.widths)
     masks = {k: jnp.asarray(v) for k, v in masks.items()}
     g_params = apply_masks(jax.tree.map(jnp.asarray, source.g.params), masks, self.layers)
-    d_params = jax.tree.map(jnp.asarray, source.d.params)
-    # Fresh optimizer states: the fine-tuning is a new optimisation of a changed generator.
-    g = Player(g_params, jax.tree.map(jnp.asarray, source.g.batch_stats), self.g_tx.init(g_params))
-    d = Player(d_params, jax.tree.map(jnp.asarray, source.d.batch_stats), self.d_tx.init(d_params))
+    g, d = fine_tuning_players(source, g_params, self.g_tx, self.d_tx)
     return PrunedGANState(step=jnp.zeros((), jnp.int32), g=g, d=d, masks=masks)
 
   def make_step(self, phase: int = 0):

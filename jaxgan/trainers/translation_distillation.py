@@ -40,7 +40,7 @@ from jaxgan.config_checks import choice, float_field, get, require
 from jaxgan.errors import ConfigError
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.distillation import (FrozenNet, apply_with_features, feature_distance,
-                                          init_adapters)
+                                          frozen, init_adapters, teacher_discriminator)
 from jaxgan.trainers.image_to_image import PREVIEW_ROWS, PairedTranslation, validate_common
 from jaxgan.trainers.players import Player
 from jaxgan.trainers.restored import load_trained_translator, read_translator_config
@@ -113,18 +113,15 @@ class Pix2PixDistillationTrainer(PairedTranslation):
     self._teacher = load_trained_translator(self.teacher_workdir, FIELD, self.data_info)
 
   def check_teacher(self, teacher_config) -> None:
-    for name in SHARED_DATA_FIELDS:
-      mine, theirs = self.config.data[name], teacher_config.data[name]
-      if mine != theirs:
-        raise ConfigError(f'data.{name}={mine!r}, and the teacher in {FIELD} was trained with '
-                          f'{theirs!r}; the student learns on its teacher\'s data: set '
-                          f'--config.data.{name}={theirs!r}')
-    for name in SHARED_MODEL_FIELDS:
-      mine, theirs = self.config.model[name], teacher_config.model[name]
-      if mine != theirs:
-        raise ConfigError(f'model.{name}={mine!r}, and the teacher in {FIELD} has {theirs!r}; the '
-                          f'student differs from its teacher in width only: set '
-                          f'--config.model.{name}={theirs!r}')
+    for group, names, why in (('data', SHARED_DATA_FIELDS, 'the student learns on its '
+                               'teacher\'s data'),
+                              ('model', SHARED_MODEL_FIELDS, 'the student differs from its '
+                               'teacher in width only')):
+      for name in names:
+        mine, theirs = self.config[group][name], teacher_config[group][name]
+        if mine != theirs:
+          raise ConfigError(f'{group}.{name}={mine!r}, and the teacher in {FIELD} has '
+                            f'{theirs!r}; {why}: set --config.{group}.{name}={theirs!r}')
 
   def teacher(self):
     """The teacher run, as restored from distill.teacher_workdir."""
@@ -149,20 +146,10 @@ class Pix2PixDistillationTrainer(PairedTranslation):
   def init_float(self, key, example_batch) -> Pix2PixDistillState:
     teacher_run = self.teacher()
     base = super().init_float(key, example_batch)
-    teacher_g = teacher_run.state.g
-    teacher = FrozenNet(jax.tree.map(jnp.asarray, teacher_g.params),
-                        jax.tree.map(jnp.asarray, teacher_g.batch_stats))
+    teacher = frozen(teacher_run.state.g)
     d = base.d
     if self.init_discriminator:
-      teacher_d = teacher_run.state.d
-      mine = jax.tree.map(jnp.shape, (d.params, d.batch_stats))
-      theirs = jax.tree.map(jnp.shape, (teacher_d.params, teacher_d.batch_stats))
-      if mine != theirs:
-        raise ConfigError(f'the discriminator of this config differs from the one in {FIELD}; '
-                          'set model.d_* as the teacher run did, or '
-                          '--config.distill.init_discriminator=False')
-      params = jax.tree.map(jnp.asarray, teacher_d.params)
-      d = Player(params, jax.tree.map(jnp.asarray, teacher_d.batch_stats), self.d_tx.init(params))
+      d = teacher_discriminator(teacher_run.state.d, d, self.d_tx, FIELD)
     a = example_batch['a'][0, :1]
     _, student_features, _ = jax.eval_shape(
         lambda: self.student_forward(base.g.params, base.g.batch_stats, a, None, train=False))

@@ -30,6 +30,7 @@ from jaxgan.errors import ConfigError
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.image_to_image import Pix2PixState, Pix2PixTrainer
 from jaxgan.trainers.players import Player
+from jaxgan.trainers.pruning import fine_tuning_players
 from jaxgan.trainers.restored import load_trained_translator
 
 FIELD = 'prune.source_workdir'
@@ -173,10 +174,7 @@ class Pix2PixPruningTrainer(Pix2PixTrainer):
     masks = {k: jnp.asarray(v) for k, v in
              l1_channel_masks(source.g.params, self.groups, self.ratio).items()}
     g_params = apply_masks(jax.tree.map(jnp.asarray, source.g.params), self.groups, masks)
-    d_params = jax.tree.map(jnp.asarray, source.d.params)
-    # Fresh optimizer states: the fine-tuning is a new optimisation of a changed generator.
-    g = Player(g_params, jax.tree.map(jnp.asarray, source.g.batch_stats), self.g_tx.init(g_params))
-    d = Player(d_params, jax.tree.map(jnp.asarray, source.d.batch_stats), self.d_tx.init(d_params))
+    g, d = fine_tuning_players(source, g_params, self.g_tx, self.d_tx)
     return PrunedPix2PixState(step=jnp.zeros((), jnp.int32), g=g, d=d, masks=masks)
 
   def make_float_step(self, phase: int = 0):
