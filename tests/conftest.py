@@ -76,3 +76,27 @@ def read_checkpoint(directory, step):
         default=ocp.args.StandardRestore(abstract)))['default']
   leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
   return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in leaves}
+
+
+def assert_resume_is_exact(config, root, first_steps: int) -> dict:
+  """Trains `config` to train.num_steps in root/whole, and in root/split to `first_steps`, then
+  on from that checkpoint; asserts both final checkpoints are equal, array for array, and
+  returns the whole run's ({path: array})."""
+  import os
+
+  import numpy as np
+
+  from jaxgan import train
+  whole, split = os.path.join(str(root), 'whole'), os.path.join(str(root), 'split')
+  train.run(config, whole)
+  first = config.copy_and_resolve_references()
+  first.train.num_steps = first_steps
+  train.run(first, split)
+  train.run(config, split)
+  step = config.train.num_steps
+  a = read_checkpoint(os.path.join(whole, 'checkpoints'), step)
+  b = read_checkpoint(os.path.join(split, 'checkpoints'), step)
+  assert a.keys() == b.keys()
+  for name in a:
+    np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+  return a
