@@ -137,9 +137,10 @@ def dense_translator(run, state):
   from jaxgan.trainers import make_trainer
   from jaxgan.trainers.image_to_image import Pix2PixState
   from jaxgan.trainers.players import Player
+  distilled = run.config.trainer == 'distill_pix2pix'
   config = run.config.copy_and_resolve_references()
   with config.unlocked():
-    if config.trainer == 'distill_pix2pix':
+    if distilled:
       config.pix2pix = ml_collections.ConfigDict(
           {'l1_weight': float(config.distill.reconstruction_weight)})
       del config['distill']
@@ -148,7 +149,7 @@ def dense_translator(run, state):
       del config['prune']
     config.trainer = 'pix2pix'
   config_lib.validate(config)
-  if run.config.trainer == 'distill_pix2pix':
+  if distilled:   # the student keeps its optimizer state: same shapes, same optimizer
     return config, Pix2PixState(step=state.step, g=state.g, d=state.d)
   params, stats = run.trainer.dense(state)
   trainer = make_trainer(config, run.source.info)

@@ -19,11 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.config_checks import get, int_field, require
-from jaxgan.errors import ConfigError
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.adversarial import AdversarialTrainer, GANState, validate_gan_config
 from jaxgan.trainers.players import Player
-from jaxgan.trainers.restored import load_trained_gan
+from jaxgan.trainers.restored import load_trained_gan, require_same_fields
 
 FIELD = 'prune.source_workdir'
 # Fields of the model group that fix the nets' shapes: the pruned run must share them with the
@@ -52,18 +51,20 @@ def hidden_layers(generator) -> List[Tuple[str, str, str]]:
           for i, layer in enumerate(layers)]
 
 
+def largest_l1_mask(kernel, count: int) -> np.ndarray:
+  """0/1 per output channel (the kernel's last axis): the `count` channels whose filters have
+  the largest L1 norms (Li et al. 2017), ties to the lower index."""
+  kernel = np.asarray(kernel)
+  norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(0)
+  mask = np.zeros(kernel.shape[-1], np.float32)
+  mask[np.argsort(-norms, kind='stable')[:count]] = 1.0
+  return mask
+
+
 def l1_channel_masks(params, layers, widths: Dict[str, int]) -> Dict[str, np.ndarray]:
-  """{layer: 0/1 per output channel}: the `widths[layer]` channels of largest filter L1 norm
-  (ties to the lower index)."""
-  masks = {}
-  for layer, _, _ in layers:
-    kernel = np.asarray(params[layer]['kernel'])
-    norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(0)
-    keep = np.argsort(-norms, kind='stable')[:widths[layer]]
-    mask = np.zeros(kernel.shape[-1], np.float32)
-    mask[keep] = 1.0
-    masks[layer] = mask
-  return masks
+  """{layer: 0/1 per output channel}: the `widths[layer]` channels of largest filter L1 norm."""
+  return {layer: largest_l1_mask(params[layer]['kernel'], widths[layer])
+          for layer, _, _ in layers}
 
 
 def apply_masks(params, masks, layers):
@@ -124,12 +125,8 @@ class PruningTrainer(AdversarialTrainer):
   def __init__(self, config, data_info):
     super().__init__(config, data_info)
     self.source = load_trained_gan(config.prune.source_workdir, FIELD, data_info)
-    theirs = self.source.config.model
-    for name in SHAPE_FIELDS:
-      if config.model.get(name) != theirs.get(name):
-        raise ConfigError(f'model.{name}={config.model.get(name)!r}, and the run in {FIELD} '
-                          f'has {theirs.get(name)!r}; pruning starts from that net: set '
-                          f'--config.model.{name}={theirs.get(name)!r}')
+    require_same_fields(config, self.source.config, 'model', SHAPE_FIELDS,
+                        f'the run in {FIELD}', 'pruning starts from that net')
     self.layers = hidden_layers(self.generator)
     self.target_features = int(config.prune.g_features)
     # A DCGAN generator of width f has f * 2^(n-1-i) channels out of hidden layer i.

@@ -115,6 +115,16 @@ def load_trained_translator(workdir: str, field: str, data_info,
   return _restore(workdir, field, config, trainer, example)
 
 
+def require_same_fields(config, other, group: str, names, who: str, why: str) -> None:
+  """ConfigError naming the first of `group`.`names` where `config` differs from `other` (the
+  config of the run `who` describes), with `why` it must match and the value to set."""
+  for name in names:
+    mine, theirs = config[group].get(name), other[group].get(name)
+    if mine != theirs:
+      raise ConfigError(f'{group}.{name}={mine!r}, and {who} has {theirs!r}; {why}: set '
+                        f'--config.{group}.{name}={theirs!r}')
+
+
 def check_same_latents(config, teacher_config, field: str) -> None:
   """The student (or pruned net) must read the latents the teacher reads."""
   for name in ('latent_dim', 'conditioning', 'label_embed_dim'):

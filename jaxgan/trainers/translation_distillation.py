@@ -37,13 +37,13 @@ import optax
 from jaxgan import objectives
 from jaxgan.architectures.image_to_image import Norm, make_translator
 from jaxgan.config_checks import choice, float_field, get, require
-from jaxgan.errors import ConfigError
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.distillation import (FrozenNet, apply_with_features, feature_distance,
                                           frozen, init_adapters, teacher_discriminator)
 from jaxgan.trainers.image_to_image import PREVIEW_ROWS, PairedTranslation, validate_common
 from jaxgan.trainers.players import Player
-from jaxgan.trainers.restored import load_trained_translator, read_translator_config
+from jaxgan.trainers.restored import (load_trained_translator, read_translator_config,
+                                      require_same_fields)
 
 FIELD = 'distill.teacher_workdir'
 TARGETS = ('ground_truth', 'teacher')
@@ -94,7 +94,6 @@ class Pix2PixDistillationTrainer(PairedTranslation):
 
   def __init__(self, config, data_info):
     super().__init__(config, data_info)
-    self.data_info = data_info
     distill = config.distill
     self.teacher_workdir = distill.teacher_workdir
     self.teacher_config = read_translator_config(self.teacher_workdir, FIELD)
@@ -110,18 +109,14 @@ class Pix2PixDistillationTrainer(PairedTranslation):
     self.to_ground_truth = distill.reconstruction_target == 'ground_truth'
     self.init_discriminator = bool(distill.init_discriminator)
     # Restored here, outside any trace: `init` is compiled, and puts these arrays in the state.
-    self._teacher = load_trained_translator(self.teacher_workdir, FIELD, self.data_info)
+    self._teacher = load_trained_translator(self.teacher_workdir, FIELD, data_info)
 
   def check_teacher(self, teacher_config) -> None:
-    for group, names, why in (('data', SHARED_DATA_FIELDS, 'the student learns on its '
-                               'teacher\'s data'),
-                              ('model', SHARED_MODEL_FIELDS, 'the student differs from its '
-                               'teacher in width only')):
-      for name in names:
-        mine, theirs = self.config[group][name], teacher_config[group][name]
-        if mine != theirs:
-          raise ConfigError(f'{group}.{name}={mine!r}, and the teacher in {FIELD} has '
-                            f'{theirs!r}; {why}: set --config.{group}.{name}={theirs!r}')
+    who = f'the teacher in {FIELD}'
+    require_same_fields(self.config, teacher_config, 'data', SHARED_DATA_FIELDS, who,
+                        'the student learns on its teacher\'s data')
+    require_same_fields(self.config, teacher_config, 'model', SHARED_MODEL_FIELDS, who,
+                        'the student differs from its teacher in width only')
 
   def teacher(self):
     """The teacher run, as restored from distill.teacher_workdir."""

@@ -26,12 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.config_checks import get, int_field, require
-from jaxgan.errors import ConfigError
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.image_to_image import Pix2PixState, Pix2PixTrainer
 from jaxgan.trainers.players import Player
-from jaxgan.trainers.pruning import fine_tuning_players
-from jaxgan.trainers.restored import load_trained_translator
+from jaxgan.trainers.pruning import fine_tuning_players, largest_l1_mask
+from jaxgan.trainers.restored import load_trained_translator, require_same_fields
 
 FIELD = 'prune.source_workdir'
 # What fixes the nets' shapes besides the width being pruned: the pruned run shares them.
@@ -67,15 +66,11 @@ def _norm_params(params, norm):
 
 def l1_channel_masks(params, groups, ratio: float) -> Dict[str, np.ndarray]:
   """{producer: 0/1 per output channel}: round(channels x ratio) channels of largest filter L1
-  norm per group (ties to the lower index)."""
+  norm per group (pruning.largest_l1_mask)."""
   masks = {}
   for group in groups:
-    kernel = np.asarray(params[group.producer]['kernel'])
-    norms = np.abs(kernel).reshape(-1, kernel.shape[-1]).sum(0)
-    keep = np.argsort(-norms, kind='stable')[:int(round(kernel.shape[-1] * ratio))]
-    mask = np.zeros(kernel.shape[-1], np.float32)
-    mask[keep] = 1.0
-    masks[group.producer] = mask
+    kernel = params[group.producer]['kernel']
+    masks[group.producer] = largest_l1_mask(kernel, int(round(np.shape(kernel)[-1] * ratio)))
   return masks
 
 
@@ -162,11 +157,8 @@ class Pix2PixPruningTrainer(Pix2PixTrainer):
     self.ratio = int(config.prune.g_features) / int(config.model.g_features)
 
   def check_source(self, source_config) -> None:
-    for name in SHAPE_FIELDS:
-      mine, theirs = self.config.model[name], source_config.model[name]
-      if mine != theirs:
-        raise ConfigError(f'model.{name}={mine!r}, and the run in {FIELD} has {theirs!r}; '
-                          f'pruning starts from that net: set --config.model.{name}={theirs!r}')
+    require_same_fields(self.config, source_config, 'model', SHAPE_FIELDS,
+                        f'the run in {FIELD}', 'pruning starts from that net')
 
   def init_float(self, key, example_batch) -> PrunedPix2PixState:
     del key, example_batch   # everything comes from the run being pruned
