@@ -22,10 +22,11 @@ width 8 and 4 of the teacher's 16 trained for the teacher's schedule, then expor
 `--method=dense`), two ablations of the width-4 student (distill_w4_ground_truth: L1 to the
 ground truth instead of the teacher's translation; distill_w4_fresh_d: a fresh discriminator),
 prune_w8 and prune_w4 (configs/prune_pix2pix.py: the teacher's U-Net L1 channel-pruned to those
-widths and fine-tuned for the config's 2,000 steps, exported dense) and, as the control, pix2pix_w4 (configs/pix2pix.py at width 4 trained from scratch for that
-schedule). The plain students' final preview grids (input | student | teacher | target) are
-copied to results/compression_distill_w<F>.png. For each: parameters and bytes of the generator's variables as stored
-(int8 values and scales, or float32), MACs (XLA's cost analysis of the compiled translate at
+widths and fine-tuned for the config's 2,000 steps, exported dense) and, as the control,
+pix2pix_w4 (configs/pix2pix.py at width 4 trained from scratch for that schedule). The plain
+students' final preview grids (input | student | teacher | target) are copied to
+results/compression_distill_w<F>.png. For each: parameters and bytes of the generator's
+variables as stored (int8 values and scales, or float32), MACs (XLA's cost analysis of the compiled translate at
 batch 64) and latency per image of the jitted translate at batch 1 and 64, computed here as
 the efficiency evaluator computes them for a sampling function; L1 / PSNR / SSIM against the
 targets of the held-out pairs (`jaxgan.evaluate.evaluate_run`, the 'translation' evaluator);
@@ -171,7 +172,7 @@ def score(workdir: str, data_dir: str, with_references: bool) -> Tuple[dict, dic
   return metrics, references, info
 
 
-# -- image-to-image: pix2pix and its int8 weights ------------------------------------------------
+# -- image-to-image: pix2pix, its int8 weights, distilled students and pruned nets ---------------
 
 def pix2pix_config(steps: int, data_dir: str, config_file: str = '', extra=()):
   """configs/pix2pix.py (or `config_file`, e.g. configs/distill_pix2pix.py) with
@@ -243,8 +244,9 @@ def translations(run, state, inputs):
 
 def run_image_to_image(steps: int, data_dir: str, quick: bool) -> dict:
   """Trains (or resumes) the pix2pix teacher, compresses it (int8 weights; distilled students
-  of two widths, exported dense; the narrower width trained from scratch as a control) and
-  measures each; returns the results' 'image_to_image' section (without command and machine)."""
+  of two widths and two ablations of the narrower, pruned nets of the same widths, each
+  exported dense; the narrower width trained from scratch as a control) and measures each;
+  returns the results' 'image_to_image' section (without command and machine)."""
   from jaxgan import train
   from jaxgan.compress import compress
   from jaxgan.evaluate import evaluate_run, load_run_config, restore_trained_state
@@ -461,8 +463,9 @@ def image_to_image_markdown(section: dict) -> str:
            'output channel, dequantized whenever it translates), students distilled from it '
            f'(`{DISTILL_PIX2PIX}` for the same schedule, exported with `--method=dense`), its '
            f'U-Net channel-pruned to the same widths (`{PRUNE_PIX2PIX}`: filter L1 norm, '
-           f'fine-tuned for {PRUNE_PIX2PIX_STEPS:,} steps, exported dense) and, as the control, a pix2pix of the narrowest student\'s width trained from scratch '
-           f'for the same schedule. Each translates the {examples} held-out edge maps of the '
+           f'fine-tuned for {PRUNE_PIX2PIX_STEPS:,} steps, exported dense) and, as the '
+           'control, a pix2pix of the narrowest student\'s width trained from scratch for the '
+           f'same schedule. Each translates the {examples} held-out edge maps of the '
            f'{info.get("eval_split", "test")} split: L1 / PSNR / SSIM against their '
            'ground-truth targets (the `translation` evaluator, intensities in [0, 1]), and PSNR '
            'of its translations to the teacher\'s.', '',
@@ -491,7 +494,6 @@ def image_to_image_markdown(section: dict) -> str:
                 f'{m["bytes_ratio"]:.1%} of its bytes; PSNR {m["psnr"] - t["psnr"]:+.2f} dB and '
                 f'SSIM {m["ssim"] - t["ssim"]:+.3f} against the teacher\'s on the targets, '
                 f'{m["psnr_to_teacher"]:.1f} dB from the teacher\'s translations.']
-  dense = [r for r in rows if r['kind'] == 'distill']
   lines += summary + [
       '',
       'MACs: XLA\'s cost analysis of the compiled translate program (`translate_a_to_b`) at '
@@ -521,8 +523,8 @@ def image_to_image_markdown(section: dict) -> str:
       'python -m jaxgan.compress --workdir=runs/pix2pix --out=runs/pix2pix_int8 --method=int8_weights',
       'python -m jaxgan.evaluate --workdir=runs/pix2pix_int8',
   ]
-  if dense:
-    width = dense[-1]['name'].split('_w')[-1]
+  if any(row['kind'] in ('distill', 'prune') for row in rows):
+    width = min(I2I_WIDTHS)   # the narrowest student's and pruned net's commands
     lines += [
         f'python launch.py --config={DISTILL_PIX2PIX} --workdir=runs/distill_w{width} '
         f'--config.distill.teacher_workdir=runs/pix2pix --config.model.g_features={width} '
