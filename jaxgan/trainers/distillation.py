@@ -127,6 +127,23 @@ def feature_distance(adapter_params, features, teacher_features) -> jax.Array:
              for name in sorted(adapter_params))
 
 
+def update_student(g_tx, g: Player, g_stats, adapters: Player, pull_back, loss_fn, fake,
+                   features):
+  """One optimizer step of a student and its 1x1 maps on loss_fn(fake, features, adapter
+  params) -> (loss, aux), its gradient carried back to the student's parameters through
+  `pull_back` (the vjp of the student's forward pass that gave fake and features).
+  Returns (student, adapters, loss, aux)."""
+  (loss, aux), grads = jax.value_and_grad(loss_fn, argnums=(0, 1, 2), has_aux=True)(
+      fake, features, adapters.params)
+  fake_grad, features_grad, adapter_grads = grads
+  (g_grads,) = pull_back((fake_grad, features_grad))
+  updates, g_opt_state = g_tx.update(g_grads, g.opt_state, g.params)
+  g = Player(optax.apply_updates(g.params, updates), g_stats, g_opt_state)
+  updates, a_opt_state = g_tx.update(adapter_grads, adapters.opt_state, adapters.params)
+  adapters = Player(optax.apply_updates(adapters.params, updates), {}, a_opt_state)
+  return g, adapters, loss, aux
+
+
 def validate_distill_config(config) -> None:
   validate_gan_config(config)
   for name in ('gan_weight', 'reconstruction_weight', 'feature_weight'):
@@ -245,15 +262,8 @@ class DistillationTrainer(AdversarialTrainer):
                 + self.feature_weight * feature)
         return loss, (d_stats, adversarial, reconstruction, feature)
 
-      (_, (d_stats, adversarial, reconstruction, feature)), grads = jax.value_and_grad(
-          loss_fn, argnums=(0, 1, 2), has_aux=True)(fake, features, state.adapters.params)
-      fake_grad, features_grad, adapter_grads = grads
-      (g_grads,) = pull_back((fake_grad, features_grad))
-      updates, g_opt_state = self.g_tx.update(g_grads, g.opt_state, g.params)
-      g = Player(optax.apply_updates(g.params, updates), g_stats, g_opt_state)
-      adapters = state.adapters
-      updates, a_opt_state = self.g_tx.update(adapter_grads, adapters.opt_state, adapters.params)
-      adapters = Player(optax.apply_updates(adapters.params, updates), {}, a_opt_state)
+      g, adapters, _, (d_stats, adversarial, reconstruction, feature) = update_student(
+          self.g_tx, g, g_stats, state.adapters, pull_back, loss_fn, fake, features)
       metrics.update(g_loss=adversarial, reconstruction_loss=reconstruction,
                      feature_loss=feature)
       return DistillState(step=state.step + 1, g=g, d=d.replace(batch_stats=d_stats),

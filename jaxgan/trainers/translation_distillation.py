@@ -32,14 +32,14 @@ from typing import List
 import flax
 import jax
 import jax.numpy as jnp
-import optax
 
 from jaxgan import objectives
 from jaxgan.architectures.image_to_image import Norm, make_translator
 from jaxgan.config_checks import choice, float_field, get, require
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.distillation import (FrozenNet, apply_with_features, feature_distance,
-                                          frozen, init_adapters, teacher_discriminator)
+                                          frozen, init_adapters, teacher_discriminator,
+                                          update_student)
 from jaxgan.trainers.image_to_image import PREVIEW_ROWS, PairedTranslation, validate_common
 from jaxgan.trainers.players import Player
 from jaxgan.trainers.restored import (load_trained_translator, read_translator_config,
@@ -177,15 +177,8 @@ class Pix2PixDistillationTrainer(PairedTranslation):
                 + self.feature_weight * feature)
         return loss, (d_stats, adversarial, reconstruction, feature)
 
-      (g_loss, (d_stats, adversarial, reconstruction, feature)), grads = jax.value_and_grad(
-          g_loss_fn, argnums=(0, 1, 2), has_aux=True)(fake_b, features, state.adapters.params)
-      fake_grad, features_grad, adapter_grads = grads
-      (g_grads,) = pull_back((fake_grad, features_grad))
-      updates, g_opt = self.g_tx.update(g_grads, g.opt_state, g.params)
-      new_g = Player(optax.apply_updates(g.params, updates), g_stats, g_opt)
-      adapters = state.adapters
-      updates, a_opt = self.g_tx.update(adapter_grads, adapters.opt_state, adapters.params)
-      adapters = Player(optax.apply_updates(adapters.params, updates), {}, a_opt)
+      new_g, adapters, g_loss, (d_stats, adversarial, reconstruction, feature) = update_student(
+          self.g_tx, g, g_stats, state.adapters, pull_back, g_loss_fn, fake_b, features)
       metrics = {'d_loss': d_loss, 'g_loss': g_loss, 'g_gan': adversarial,
                  'reconstruction_loss': reconstruction, 'feature_loss': feature,
                  'l1_to_teacher': objectives.l1_distance(fake_b, teacher_b)}
