@@ -10,7 +10,7 @@ import tensorflow_datasets as tfds
 from jaxgan import parallel
 from jaxgan.data import images as images_lib
 from jaxgan.data import load_dataset
-from jaxgan.data.pipeline import InMemoryBatches, StreamingBatches
+from jaxgan.data.pipeline import InMemoryBatches, StreamingBatches, permuted_positions
 from jaxgan.errors import DataError
 from tests.conftest import ROOT, tiny_dcgan
 
@@ -113,6 +113,23 @@ def test_in_memory_batches_are_deterministic_by_seed():
   label = lambda batches, s: np.asarray(_batch_at(batches, s)['label'])
   assert np.array_equal(label(a, 4), label(b, 4))
   assert not np.array_equal(label(a, 4), label(c, 4))
+
+
+@pytest.mark.parametrize('num_records', [1, 2, 3, 50, 64, 65, 4500])
+def test_the_epoch_permutation_is_a_bijection_that_depends_on_the_key(num_records):
+  positions = np.arange(num_records)
+  fn = jax.jit(permuted_positions, static_argnums=1)
+  first = np.asarray(fn(jax.random.PRNGKey(0), num_records, positions))
+  assert sorted(first.tolist()) == positions.tolist()
+  if num_records >= 50:
+    other = np.asarray(fn(jax.random.PRNGKey(1), num_records, positions))
+    assert sorted(other.tolist()) == positions.tolist()
+    # A random permutation of n keeps about 1 position in place and agrees with another in
+    # about 1: far more would mean the key or the mixing does not reach the output.
+    assert (first == positions).sum() < 8 and (first == other).sum() < 8
+    # Any slice of positions maps as the whole does (one batch is computed on its own).
+    assert np.array_equal(np.asarray(fn(jax.random.PRNGKey(0), num_records, positions[17:40])),
+                          first[17:40])
 
 
 def test_several_batches_per_step_are_consecutive_batches():

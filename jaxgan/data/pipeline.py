@@ -27,15 +27,53 @@ def check_enough_records(num_records: int, batch_size: int, name: str) -> None:
                     f'train.batch_size={batch_size}')
 
 
+_FEISTEL_ROUNDS = 6
+
+
+def _round_function(half, round_key, mask):
+  """A multiply-xorshift hash of one Feistel half (uint32), cut to the half's bits."""
+  h = (half ^ round_key) * jnp.uint32(0x045D9F3B)
+  h = (h ^ (h >> 16)) * jnp.uint32(0x045D9F3B)
+  return (h ^ (h >> 16)) & mask
+
+
+def permuted_positions(key, num_records: int, positions):
+  """Traceable: where `positions` (ints in [0, num_records)) go under the pseudo-random
+  permutation of range(num_records) that `key` picks, in O(len(positions)) work.
+
+  A balanced Feistel network over the smallest even number of bits that holds num_records is
+  a bijection of [0, 2^bits); cycle-walking (apply it again while the result is out of
+  range, fewer than 4 times on average) restricts it to a bijection of [0, num_records).
+  This replaces `jax.random.permutation`, whose sort of the whole epoch cost about a tenth
+  of the MLP GAN's step on a 2-core CPU, when only one batch of it is needed.
+  """
+  half_bits = max(1, (max(num_records - 1, 1).bit_length() + 1) // 2)
+  mask = jnp.uint32((1 << half_bits) - 1)
+  round_keys = jax.random.bits(key, (_FEISTEL_ROUNDS,), jnp.uint32)
+
+  def feistel(x):
+    left, right = x >> half_bits, x & mask
+    for r in range(_FEISTEL_ROUNDS):
+      left, right = right, left ^ _round_function(right, round_keys[r], mask)
+    return (left << half_bits) | right
+
+  def walk(x):
+    return jnp.where(x >= num_records, feistel(x), x)
+
+  x = feistel(jnp.asarray(positions).astype(jnp.uint32))
+  x = jax.lax.while_loop(lambda x: jnp.any(x >= num_records), walk, x)
+  return x.astype(jnp.int32)
+
+
 def batch_indices(key, num_records: int, t, size: int):
   """Traceable: the record indices of batch `t` (a traced int) of `size` records in the
-  stream of batches over `num_records` records. Epoch e is the permutation drawn from
-  fold_in(key, e), cut into num_records // size batches (the last partial batch dropped, as
-  PyTorch's loaders do with drop_last)."""
+  stream of batches over `num_records` records. Epoch e is the permutation of the records
+  that fold_in(key, e) picks (`permuted_positions`), cut into num_records // size batches
+  (the last partial batch dropped, as PyTorch's loaders do with drop_last)."""
   batches_per_epoch = num_records // size
   epoch, position = t // batches_per_epoch, t % batches_per_epoch
-  permutation = jax.random.permutation(jax.random.fold_in(key, epoch), num_records)
-  return jax.lax.dynamic_slice_in_dim(permutation, position * size, size)
+  positions = position * size + jnp.arange(size)
+  return permuted_positions(jax.random.fold_in(key, epoch), num_records, positions)
 
 
 class InMemoryBatches:
