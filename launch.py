@@ -11,8 +11,12 @@ Exit status: 0 done (or stopped cleanly by SIGTERM/SIGINT after checkpointing); 
 one line on stderr saying what and how to fix it; 130 a second SIGINT/SIGTERM cut the stop
 short; anything else is a bug.
 """
-import argparse
-import sys
+import time
+
+STARTED = time.perf_counter()   # before the imports, so the start-up line counts them
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
 
 USAGE = ('python launch.py --config=configs/NAME.py --workdir=DIR [--config.FIELD=VALUE ...] '
          '[--coordinator_address=HOST:PORT --num_processes=N --process_id=I | --distributed]')
@@ -74,7 +78,7 @@ def main(argv=None) -> int:
     train.check_workdir(args.workdir)
     parallel.initialize_distributed(args.coordinator_address, args.num_processes, args.process_id,
                                     detect=args.distributed)
-    train.run(config, args.workdir)
+    train.run(config, args.workdir, started_at=STARTED)
   except UserError as e:
     print(f'error: {_one_line(e)}', file=sys.stderr, flush=True)
     return 2

@@ -335,35 +335,43 @@ def _fd_digits(pair, data_dir, images_nhwc):
                                     features(images_nhwc))
 
 
-def _timed_launch(pair, data_dir, workdir, num_steps, log_every):
+def _timed_launch(pair, data_dir, workdir, num_steps, log_every, compilation_cache=None):
   """Runs the real command line, `launch.py` in a fresh process, for `num_steps` (one sample
   grid and one checkpoint, at the end); returns (wall seconds, the finished process, the
-  command as a user would type it)."""
+  command as a user would type it). `compilation_cache`: a folder for XLA's persistent cache
+  (None: the config's default)."""
+  cache = [] if compilation_cache is None else [f'--config.loop.compilation_cache={compilation_cache}']
   cmd = [sys.executable, os.path.join(ROOT, 'launch.py'), f'--config={pair.config_file}',
          f'--workdir={workdir}', f'--config.data.data_dir={data_dir}',
          f'--config.train.num_steps={num_steps}', f'--config.train.log_every_steps={log_every}',
          f'--config.train.sample_every_steps={num_steps}',
          f'--config.train.checkpoint_every_steps={num_steps}', '--config.train.progress_bar=no',
-         *[f'--config.{o}' for o in pair.overrides]]
+         *[f'--config.{o}' for o in pair.overrides], *cache]
   start = time.perf_counter()
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
   seconds = time.perf_counter() - start
   # Without the temporary workdir and data dir, which are this run's own.
-  command = ' '.join(['python', 'launch.py', cmd[2], '--workdir=DIR'] + cmd[5:])
+  command = ' '.join(['python', 'launch.py', cmd[2], '--workdir=DIR'] +
+                     [c for c in cmd[5:] if c not in cache])
   return seconds, proc, command
 
 
 def end_to_end(pair, data_dir, num_steps, num_samples, log, torch_device='cpu'):
   import torch
   out = {'model': pair.name, 'steps': num_steps}
-  with tempfile.TemporaryDirectory() as workdir:
-    out['jax_wall_s'], proc, out['jax_command'] = _timed_launch(pair, data_dir, workdir,
-                                                                num_steps, log_every=100)
-    if proc.returncode:
-      out['jax_error'] = proc.stderr[-2000:]
-      log(f'  e2e {pair.name}: jaxgan failed: {proc.stderr[-500:]}')
-      return out
-    samples = _jax_samples(pair, data_dir, workdir, num_steps, num_samples)
+  # Cold: an empty compilation cache, as on a new machine; warm: the same command again in a
+  # fresh workdir, compiling nothing (a second run, or a resume after preemption).
+  with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cold, \
+       tempfile.TemporaryDirectory() as warm:
+    for name, workdir in (('jax_cold', cold), ('jax_warm', warm)):
+      out[f'{name}_wall_s'], proc, out['jax_command'] = _timed_launch(
+          pair, data_dir, workdir, num_steps, log_every=100, compilation_cache=cache)
+      if proc.returncode:
+        out['jax_error'] = proc.stderr[-2000:]
+        log(f'  e2e {pair.name}: jaxgan failed: {proc.stderr[-500:]}')
+        return out
+    out['jax_wall_s'] = out['jax_cold_wall_s']
+    samples = _jax_samples(pair, data_dir, warm, num_steps, num_samples)
   out['jax_fd_digits'] = _fd_digits(pair, data_dir, samples)
   seconds, gan = _torch_training_loop(pair, data_dir, num_steps, device=torch_device)
   out['torch_wall_s'] = seconds
@@ -372,8 +380,10 @@ def end_to_end(pair, data_dir, num_steps, num_samples, log, torch_device='cpu'):
              for _ in range(-(-num_samples // 64))]
   torch_samples = torch.cat(fakes)[:num_samples].cpu().numpy().transpose(0, 2, 3, 1)
   out['torch_fd_digits'] = _fd_digits(pair, data_dir, torch_samples)
-  out['speedup'] = out['torch_wall_s'] / out['jax_wall_s']
-  log(f'  e2e {pair.name}: jaxgan {out["jax_wall_s"]:.1f} s (FD {out["jax_fd_digits"]}), '
+  out['speedup'] = out['torch_wall_s'] / out['jax_cold_wall_s']
+  out['speedup_warm'] = out['torch_wall_s'] / out['jax_warm_wall_s']
+  log(f'  e2e {pair.name}: jaxgan {out["jax_cold_wall_s"]:.1f} s cold cache, '
+      f'{out["jax_warm_wall_s"]:.1f} s warm (FD {out["jax_fd_digits"]}), '
       f'torch {out["torch_wall_s"]:.1f} s (FD {out["torch_fd_digits"]})')
   return out
 
@@ -455,9 +465,11 @@ def markdown(report):
                 (f' ({", ".join(notes)}).' if notes else '.')]
   if report.get('end_to_end'):
     lines += ['', 'End to end, same number of steps on the offline digits (jaxgan: `launch.py` '
-              'in a fresh process, compilation, checkpoint and sample grid included; PyTorch: '
-              'the original loop with a shuffling DataLoader):', '',
-              '| model | steps | jaxgan wall s | PyTorch wall s | speed-up | jaxgan FD-digits | PyTorch FD-digits |',
+              'in a fresh process, compilation, checkpoint and sample grid included, first with '
+              'an empty compilation cache (cold), then again in a fresh workdir with the cache '
+              'the first run filled (warm); PyTorch: the original loop with a shuffling '
+              'DataLoader):', '',
+              '| model | steps | jaxgan wall s, cold / warm cache | PyTorch wall s | speed-up, cold / warm | jaxgan FD-digits | PyTorch FD-digits |',
               '|---|---:|---:|---:|---:|---:|---:|']
     for e in report['end_to_end']:
       if 'skipped' in e:
@@ -467,8 +479,13 @@ def markdown(report):
         lines.append(f'| {e["model"]} | {e["steps"]} | failed | | | | |')
         continue
       fd = lambda x: '' if x is None else f'{x:.2f}'
-      lines.append(f'| {e["model"]} | {e["steps"]} | {e["jax_wall_s"]:.1f} | {e["torch_wall_s"]:.1f} | '
-                   f'{e["speedup"]:.2f}x | {fd(e["jax_fd_digits"])} | {fd(e["torch_fd_digits"])} |')
+      if 'jax_warm_wall_s' in e:
+        walls = f'{e["jax_cold_wall_s"]:.1f} / {e["jax_warm_wall_s"]:.1f}'
+        speedups = f'{e["speedup"]:.2f}x / {e["speedup_warm"]:.2f}x'
+      else:   # rows measured before the cold/warm split: the cache state was not controlled
+        walls, speedups = f'{e["jax_wall_s"]:.1f} (cache not controlled)', f'{e["speedup"]:.2f}x'
+      lines.append(f'| {e["model"]} | {e["steps"]} | {walls} | {e["torch_wall_s"]:.1f} | '
+                   f'{speedups} | {fd(e["jax_fd_digits"])} | {fd(e["torch_fd_digits"])} |')
   for e in report.get('epochs', []):
     if 'error' in e:
       lines += ['', f'{e["model"]}, {e["epochs"]} epochs: launch.py failed.']

@@ -432,8 +432,11 @@ def build(config, mesh=None) -> Run:
   return Run(config, mesh)
 
 
-def run(config, workdir: str) -> Optional[dict]:
+def run(config, workdir: str, started_at: Optional[float] = None) -> Optional[dict]:
   """Trains `config` in `workdir`, resuming from its latest checkpoint. Returns final metrics.
+
+  `started_at` (a time.perf_counter() value taken when the process started, as launch.py
+  does): the start-up line then also counts the time before this call (imports, config).
 
   SIGTERM/SIGINT finish the current dispatch, checkpoint and return normally.
   Raises UserError subclasses (exit 2 in launch.py) for bad input, NonFiniteError when the
@@ -442,7 +445,7 @@ def run(config, workdir: str) -> Optional[dict]:
   config_lib.validate(config)   # before the workdir is touched (Run validates for its other users)
   with _Preemption() as preemption:
     try:
-      return _run(config, workdir, preemption)
+      return _run(config, workdir, preemption, started_at)
     except UserError:
       raise
     except Exception as e:
@@ -452,13 +455,15 @@ def run(config, workdir: str) -> Optional[dict]:
       raise fault from None
 
 
-def _run(config, workdir: str, preemption: _Preemption) -> Optional[dict]:
+def _run(config, workdir: str, preemption: _Preemption, started_at=None) -> Optional[dict]:
   check_workdir(workdir)
+  startup = StartupTimes(started_at)
   run_ = build(config)
+  startup.mark('build')
   checkpoint_dir = os.path.join(workdir, 'checkpoints')
   checkpoints = Checkpoints(checkpoint_dir, config.train.keep_checkpoints)
   try:
-    result = _train(run_, workdir, preemption, checkpoints)
+    result = _train(run_, workdir, preemption, checkpoints, startup)
   except BaseException:
     # Lets an in-flight save finish (joining Orbax's writer threads), also when stopping on
     # an error; that error is then the one reported, not a failure of the save.
@@ -466,6 +471,38 @@ def _run(config, workdir: str, preemption: _Preemption) -> Optional[dict]:
     raise
   checkpoints.close()
   return result
+
+
+class StartupTimes:
+  """Where a run's start-up time goes, reported once after its first dispatch finishes:
+  imports and config (when the process start is known), building the run (data source and
+  batches, nets, trainer), initialising or restoring the state, then compiling the step (or
+  loading it from the persistent compilation cache) and running the first dispatch."""
+
+  _LABELS = (('build', 'building the run (data, nets)'),
+             ('state', 'initialising or restoring the state'),
+             ('first_dispatch', 'compiling (or loading from the compilation cache) and '
+                                'running the first dispatch'))
+
+  def __init__(self, started_at: Optional[float]):
+    self.started_at = started_at
+    self.marks = {'begin': time.perf_counter()}
+    self.reported = False
+
+  def mark(self, name: str) -> None:
+    self.marks[name] = time.perf_counter()
+
+  def line(self) -> str:
+    self.reported = True
+    parts, previous = [], self.marks['begin']
+    if self.started_at is not None:
+      parts.append(f'{previous - self.started_at:.1f} s imports and config')
+    for name, label in self._LABELS:
+      if name in self.marks:
+        parts.append(f'{self.marks[name] - previous:.1f} s {label}')
+        previous = self.marks[name]
+    origin = self.marks['begin'] if self.started_at is None else self.started_at
+    return f'first dispatch done {previous - origin:.1f} s after start: ' + ', '.join(parts)
 
 
 def _restore_or_init(run_: Run, checkpoints: Checkpoints):
@@ -479,10 +516,12 @@ def _restore_or_init(run_: Run, checkpoints: Checkpoints):
   return state, restored_step
 
 
-def _train(run_: Run, workdir, preemption, checkpoints) -> Optional[dict]:
+def _train(run_: Run, workdir, preemption, checkpoints, startup=None) -> Optional[dict]:
   config, mesh, trainer, source = run_.config, run_.mesh, run_.trainer, run_.source
   is_writer = jax.process_index() == 0
+  startup = startup or StartupTimes(None)
   state, restored_step = _restore_or_init(run_, checkpoints)
+  startup.mark('state')
   guard = run_.initial_guard(int(checkpoints.loop_info.get('skipped_updates', 0)))
   start_step = int(restored_step or 0)
   last_checkpoint = restored_step
@@ -544,6 +583,10 @@ def _train(run_: Run, workdir, preemption, checkpoints) -> Optional[dict]:
           state, guard, metrics = stream_step(state, guard, batch)
       step = target
       stopping = preemption.agreed()
+      if not startup.reported:
+        jax.block_until_ready(metrics)   # once: the start-up line times a finished step
+        startup.mark('first_dispatch')
+        reporter.message(startup.line())
 
       log_due = _due(step, cfg.log_every_steps, num_steps)
       sample_due = _due(step, cfg.sample_every_steps, num_steps)

@@ -1,6 +1,7 @@
 """End to end: what a run writes, exact resume after SIGKILL, and 1 vs 8 devices."""
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -87,6 +88,17 @@ def _launch_args(config, workdir):
   return ['--config=configs/dcgan.py', f'--workdir={workdir}'] + config_overrides(config)
 
 
+def _check_startup_line(stdout):
+  """launch.py's start-up line: a total, and its four parts (imports, build, state, first
+  dispatch), each a non-negative time that together make the total."""
+  (line,) = [l for l in stdout.splitlines() if l.startswith('first dispatch done ')]
+  total = float(re.search(r'done ([0-9.]+) s after start', line).group(1))
+  parts = [float(x) for x in re.findall(r'([0-9.]+) s (?:imports|building|initialising|compiling)',
+                                         line)]
+  assert len(parts) == 4 and all(p >= 0 for p in parts), line
+  assert abs(sum(parts) - total) <= 0.25 and parts[0] > 0.1, line   # jax takes > 0.1 s to import
+
+
 def test_sigkill_then_rerun_ends_bit_exact_with_an_uninterrupted_run(data_dir, tmp_path):
   config = tiny_dcgan(data_dir, num_steps=24, checkpoint_every_steps=4, sample_every_steps=12,
                       log_every_steps=4)
@@ -112,6 +124,7 @@ def test_sigkill_then_rerun_ends_bit_exact_with_an_uninterrupted_run(data_dir, t
                           env=env, capture_output=True, text=True)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'resumed from checkpoint at step' in result.stdout
+  _check_startup_line(result.stdout)
   want = read_checkpoint(str(reference / 'checkpoints'), 24)
   got = read_checkpoint(str(killed / 'checkpoints'), 24)
   assert want.keys() == got.keys()
