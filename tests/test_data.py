@@ -8,7 +8,6 @@ import pytest
 import tensorflow_datasets as tfds
 
 from jaxgan import parallel
-from jaxgan.data import images as images_lib
 from jaxgan.data import load_dataset
 from jaxgan.data.pipeline import InMemoryBatches, StreamingBatches, permuted_positions
 from jaxgan.errors import DataError
