@@ -370,7 +370,6 @@ def end_to_end(pair, data_dir, num_steps, num_samples, log, torch_device='cpu'):
         out['jax_error'] = proc.stderr[-2000:]
         log(f'  e2e {pair.name}: jaxgan failed: {proc.stderr[-500:]}')
         return out
-    out['jax_wall_s'] = out['jax_cold_wall_s']
     samples = _jax_samples(pair, data_dir, warm, num_steps, num_samples)
   out['jax_fd_digits'] = _fd_digits(pair, data_dir, samples)
   seconds, gan = _torch_training_loop(pair, data_dir, num_steps, device=torch_device)

@@ -516,10 +516,9 @@ def _restore_or_init(run_: Run, checkpoints: Checkpoints):
   return state, restored_step
 
 
-def _train(run_: Run, workdir, preemption, checkpoints, startup=None) -> Optional[dict]:
+def _train(run_: Run, workdir, preemption, checkpoints, startup: StartupTimes) -> Optional[dict]:
   config, mesh, trainer, source = run_.config, run_.mesh, run_.trainer, run_.source
   is_writer = jax.process_index() == 0
-  startup = startup or StartupTimes(None)
   state, restored_step = _restore_or_init(run_, checkpoints)
   startup.mark('state')
   guard = run_.initial_guard(int(checkpoints.loop_info.get('skipped_updates', 0)))
