@@ -142,7 +142,8 @@ def main():
   parser.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE')
   parser.add_argument('--seeds', default='0',
                       help='comma-separated seeds; more than one gives rows <model>_seed<s> and '
-                           'a mean ± std row per model')
+                           'a mean ± std row per model. Seeds add to an earlier sweep in --out '
+                           'with the same --steps and --set')
   parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'))
   parser.add_argument('--table_only', action='store_true',
                       help='rewrite conditional_digits.md from the JSON without training')
@@ -160,18 +161,24 @@ def main():
   json_path = os.path.join(args.out, 'conditional_digits.json')
   report = {'steps': args.steps, 'overrides': args.set, 'results': {},
             'command': 'python benchmarks/conditional_digits.py ' + ' '.join(sys.argv[1:])}
+  seeds = [int(s) for s in args.seeds.split(',')]
+  swept_seeds = set(seeds)
   if os.path.exists(json_path):
     with open(json_path) as f:
       earlier = json.load(f)
     if earlier.get('steps') == args.steps and earlier.get('overrides') == args.set:
+      # Same sweep: keep its rows, so `--seeds=2` adds seed 2 to an earlier `--seeds=0,1`.
       report['results'] = earlier['results']
-  seeds = [int(s) for s in args.seeds.split(',')]
-  report['seeds'] = seeds
+      swept_seeds |= set(earlier.get('seeds', [0]))
+      if set(seeds) - set(earlier.get('seeds', [0])):   # say how the kept rows were made
+        report['command'] = f'{earlier["command"]}`, then `{report["command"]}'
+  report['seeds'] = sorted(swept_seeds)
+  per_seed_rows = len(swept_seeds) > 1
   for name, seed in [(n, s) for n in args.models.split(',') for s in seeds]:
-    row = name if len(seeds) == 1 else f'{name}_seed{seed}'
+    row = f'{name}_seed{seed}' if per_seed_rows else name
     workdir = os.path.join(args.out, 'tmp', f'digits_{row}_{args.steps}')
     config, trainer, state, final, seconds = train_and_restore(
-        name, args.steps, workdir, args.set + ([f'seed={seed}'] if len(seeds) > 1 else []))
+        name, args.steps, workdir, args.set + ([f'seed={seed}'] if per_seed_rows else []))
     classifier = load_digit_classifier(data_dir_of(config.data))
     entry = {'config': MODELS[name], 'model': name, 'seed': config.seed, 'train_seconds': seconds,
              'final_train_metrics': final, 'classifier_test_accuracy': classifier.test_accuracy}
