@@ -43,8 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
   # The generator's kernels: 'reference' (TensorFlow's Glorot-uniform default) | 'gated'
   # (Glorot's variance x 7.5, so the deep gated stack keeps its signal at initialisation).
   config.model.init = 'gated'
-  # 'none' (the reference) | 'push_pull': the holes start as a smooth push-pull fill and both
-  # stages learn a correction to it (architectures/inpainting.py, DeepFillV2Generator).
+  # 'none' (the reference) | 'push_pull' | 'biharmonic': the holes start as a smooth fill
+  # (push-pull, or a biharmonic solve in the compiled step) and both stages learn a correction
+  # to it (architectures/inpainting.py, DeepFillV2Generator).
   config.model.prefill = 'none'
   config.model.d_features = 32       # the SN-PatchGAN's first width (64 in the reference)
   config.model.d_layers = 6          # 5x5 stride-2 spectral-normalised convolutions
@@ -52,6 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.inpainting = ml_collections.ConfigDict()
   config.inpainting.l1_weight = 1.0  # the reference's l1_loss_alpha, on both stages
   config.inpainting.gan_weight = 1.0 # gan_loss_alpha
+  config.inpainting.hole_l1_weight = 0.0   # L1 over the hole alone, both stages (reference: 0)
 
   config.optim = common.optim_group(g_lr=1e-3, d_lr=1e-3)   # the reference: 1e-4
   config.optim.b1 = 0.5

@@ -17,6 +17,8 @@ known pixels unchanged). Scores, on intensities in [0, 1], averaged over images:
 Reference points (`reference_points()`), scored the same way on the same holes:
   mean_fill    each hole filled with the mean colour of that image's known pixels
   biharmonic   scikit-image's `skimage.restoration.inpaint_biharmonic` (smooth interpolation)
+  biharmonic_in_graph  jaxgan's compiled biharmonic solve (`biharmonic_cg_fill`), which the
+               generator starts from with `model.prefill=biharmonic`: the untrained start
   original     the ground truth itself (only `tv` is informative)
 """
 from typing import Dict
@@ -96,6 +98,15 @@ def biharmonic_fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
   return out
 
 
+def in_graph_biharmonic_fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  """The generator's compiled biharmonic prefill (architectures/inpainting.py) on its own."""
+  from jaxgan.architectures.inpainting import biharmonic_cg_fill
+  fill = jax.jit(biharmonic_cg_fill)
+  return np.concatenate([np.asarray(fill(x * (1.0 - m), m)) for x, m in
+                         zip(np.split(images, range(_PER_CALL, len(images), _PER_CALL)),
+                             np.split(masks, range(_PER_CALL, len(masks), _PER_CALL)))])
+
+
 def evaluation_masks(config, num: int, height: int, width: int) -> np.ndarray:
   """The fixed held-out masks: `data.mask` drawn from eval.mask_seed, one per image."""
   from jaxgan.data import masks as masks_lib
@@ -139,5 +150,7 @@ class Inpainting:
           'mean_fill': inpainting_scores(mean_fill(self.images, self.masks), self.images, self.masks),
           'biharmonic': inpainting_scores(biharmonic_fill(self.images, self.masks), self.images,
                                           self.masks),
+          'biharmonic_in_graph': inpainting_scores(
+              in_graph_biharmonic_fill(self.images, self.masks), self.images, self.masks),
           'original': {'tv': inpainting_scores(self.images, self.images, self.masks)['tv']}}
     return self._references

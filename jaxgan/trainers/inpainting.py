@@ -14,7 +14,9 @@ One step on a batch of images x in [-1, 1] (the nets: jaxgan/architectures/inpai
   G update: against the updated D (run in training mode, so its power iteration runs again,
             as the reference's separate G graph does):
             l1_weight * (mean|x - coarse| + mean|x - refined|) + gan_weight * -mean(D(complete))
-The L1 terms are over the whole image, as the reference's `ae_loss`; G's forward runs once and
+            + hole_l1_weight * (the same two L1 terms averaged over the hole's pixels alone)
+The L1 terms are over the whole image, as the reference's `ae_loss` (hole_l1_weight is 0 in
+the reference's setting; DeepFill v1 weighted the hole apart); G's forward runs once and
 its gradient is pulled back through that pass (`jax.vjp`), as pix2pix's step does. The
 reference draws D's and G's batches apart; here both updates see the same batch and masks
 (as the mmagic reimplementation), one D update per G update.
@@ -75,6 +77,7 @@ def validate_inpainting_config(config) -> None:
   int_field(config, 'model.d_layers', 1)
   float_field(config, 'inpainting.l1_weight', 0.0, 1e6, low_inclusive=True)
   float_field(config, 'inpainting.gan_weight', 0.0, 1e6, low_inclusive=True)
+  float_field(config, 'inpainting.hole_l1_weight', 0.0, 1e6, low_inclusive=True)
   int_field(config, 'eval.mask_seed', 0)
   optimizers.validate(config, ('g_lr', 'd_lr'))
 
@@ -99,6 +102,7 @@ class InpaintingTrainer(Trainer):
     self.mask_kind = config.data.mask
     self.l1_weight = float(config.inpainting.l1_weight)
     self.gan_weight = float(config.inpainting.gan_weight)
+    self.hole_l1_weight = float(config.inpainting.hole_l1_weight)
     steps = config.train.num_steps
     self.g_tx = make_optimizer(config.optim, config.optim.g_lr, steps)
     self.d_tx = make_optimizer(config.optim, config.optim.d_lr, steps)
@@ -138,6 +142,7 @@ class InpaintingTrainer(Trainer):
       masks = self.masks(key, images.shape[0])
       known = images * (1.0 - masks)
       g, d = state.g, state.d
+      hole_values = jnp.maximum(jnp.sum(masks), 1.0) * images.shape[-1]
       (coarse, refined), pull_back = jax.vjp(lambda p: self.stages(p, images, masks), g.params)
       complete = refined * masks + known
 
@@ -157,8 +162,12 @@ class InpaintingTrainer(Trainer):
         fake_logits, stats = self.discriminate(d_params, d_stats, refined * masks + known, masks,
                                                train=True)
         l1 = jnp.mean(jnp.abs(images - coarse)) + jnp.mean(jnp.abs(images - refined))
+        hole_l1 = (jnp.sum((jnp.abs(images - coarse) + jnp.abs(images - refined)) * masks)
+                   / hole_values)
         adversarial = hinge_g_loss(fake_logits)
-        return self.l1_weight * l1 + self.gan_weight * adversarial, (stats, l1, adversarial)
+        loss = (self.l1_weight * l1 + self.hole_l1_weight * hole_l1
+                + self.gan_weight * adversarial)
+        return loss, (stats, l1, adversarial)
 
       (g_loss, (d_stats, l1, adversarial)), output_grads = jax.value_and_grad(
           g_loss_fn, has_aux=True)((coarse, refined))
@@ -166,10 +175,9 @@ class InpaintingTrainer(Trainer):
       updates, g_opt = self.g_tx.update(g_grads, g.opt_state, g.params)
       new_g = Player(optax.apply_updates(g.params, updates), {}, g_opt)
       new_d = Player(d_params, d_stats, d_opt)
-      hole = jnp.maximum(jnp.sum(masks), 1.0)
       metrics = {'d_loss': d_loss, 'g_loss': g_loss, 'g_l1': l1, 'g_gan': adversarial,
                  'hole_fraction': jnp.mean(masks),
-                 'l1_hole': jnp.sum(jnp.abs(images - complete) * masks) / (hole * images.shape[-1])}
+                 'l1_hole': jnp.sum(jnp.abs(images - complete) * masks) / hole_values}
       return InpaintingState(state.step + 1, new_g, new_d), metrics
 
     return step
