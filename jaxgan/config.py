@@ -115,7 +115,10 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
       raise ConfigError(f'unknown config field {field!r}')
     if isinstance(node[last], ml_collections.ConfigDict):
       raise ConfigError(f'{field} is a group of fields; set one of: {", ".join(node[last].keys())}')
-    value = _coerce(field, node[last], _parse_value(text))
+    parsed = _parse_value(text)
+    if isinstance(node[last], str) and not isinstance(parsed, str):
+      parsed = text   # a string field takes the word as typed: `prefill=none`, not 'None'
+    value = _coerce(field, node[last], parsed)
     with node.unlocked():
       node[last] = value
 

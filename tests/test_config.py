@@ -51,6 +51,12 @@ def test_overrides_parse_and_coerce():
   assert config.optim.g_lr == 1e-4 and config.train.num_steps == 12
   assert config.data.name == 'cifar10' and tuple(config.model.g_hidden) == (32, 64)
   assert isinstance(config.optim.d_lr, float)
+  # A string field keeps the word as typed, even one that parses as None, a bool or a number.
+  inpainting = importlib.import_module('configs.inpainting').get_config()
+  config_lib.apply_overrides(inpainting, ['model.prefill=biharmonic', 'model.prefill=none',
+                                          'data.name=True', 'data.label_key=1e3'])
+  assert inpainting.model.prefill == 'none' and inpainting.data.name == 'True'
+  assert inpainting.data.label_key == '1e3'
 
 
 @pytest.mark.parametrize('override, message', [
