@@ -53,8 +53,8 @@ def _parse_value(text: str) -> Any:
     return text  # A bare word is a string: --config.data.name=cifar10
 
 
-def _coerce(field: str, old: Any, new: Any) -> Any:
-  """Returns `new` converted to the type of `old`, or raises ConfigError."""
+def _coerce(field: str, old: Any, new: Any, text: str) -> Any:
+  """Returns `new` (parsed from `text`) converted to the type of `old`, or raises ConfigError."""
   if old is None:
     return new
   if isinstance(old, bool):
@@ -71,10 +71,8 @@ def _coerce(field: str, old: Any, new: Any) -> Any:
     if isinstance(new, bool) or not isinstance(new, (int, float)):
       raise ConfigError(f'{field} must be a number, got {new!r}')
     return float(new)
-  if isinstance(old, str):
-    if not isinstance(new, str):
-      return str(new)
-    return new
+  if isinstance(old, str):   # the word as typed: `prefill=none` is 'none', not 'None'
+    return new if isinstance(new, str) else text
   if isinstance(old, (tuple, list)):
     if isinstance(new, (int, float)) and not isinstance(new, bool):
       new = (new,)
@@ -115,10 +113,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Iterable[str])
       raise ConfigError(f'unknown config field {field!r}')
     if isinstance(node[last], ml_collections.ConfigDict):
       raise ConfigError(f'{field} is a group of fields; set one of: {", ".join(node[last].keys())}')
-    parsed = _parse_value(text)
-    if isinstance(node[last], str) and not isinstance(parsed, str):
-      parsed = text   # a string field takes the word as typed: `prefill=none`, not 'None'
-    value = _coerce(field, node[last], parsed)
+    value = _coerce(field, node[last], _parse_value(text), text)
     with node.unlocked():
       node[last] = value
 
