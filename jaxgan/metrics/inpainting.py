@@ -98,13 +98,12 @@ def biharmonic_fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
   return out
 
 
-def in_graph_biharmonic_fill(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+def in_graph_biharmonic_fill(images: np.ndarray, masks: np.ndarray, mesh) -> np.ndarray:
   """The generator's compiled biharmonic prefill (architectures/inpainting.py) on its own."""
   from jaxgan.architectures.inpainting import biharmonic_cg_fill
-  fill = jax.jit(biharmonic_cg_fill)
-  return np.concatenate([np.asarray(fill(x * (1.0 - m), m)) for x, m in
-                         zip(np.split(images, range(_PER_CALL, len(images), _PER_CALL)),
-                             np.split(masks, range(_PER_CALL, len(masks), _PER_CALL)))])
+  fill = jax.jit(lambda x, m: biharmonic_cg_fill(x * (1.0 - m), m),
+                 out_shardings=parallel.replicated(mesh))
+  return parallel.map_in_chunks(fill, [images, masks], mesh, _PER_CALL)
 
 
 def evaluation_masks(config, num: int, height: int, width: int) -> np.ndarray:
@@ -151,6 +150,7 @@ class Inpainting:
           'biharmonic': inpainting_scores(biharmonic_fill(self.images, self.masks), self.images,
                                           self.masks),
           'biharmonic_in_graph': inpainting_scores(
-              in_graph_biharmonic_fill(self.images, self.masks), self.images, self.masks),
+              in_graph_biharmonic_fill(self.images, self.masks, self.mesh), self.images,
+              self.masks),
           'original': {'tv': inpainting_scores(self.images, self.images, self.masks)['tv']}}
     return self._references
