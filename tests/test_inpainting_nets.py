@@ -234,8 +234,8 @@ def test_prefilled_generator_starts_at_its_fill_and_learns_from_there(prefill, f
   params = jax.jit(module.init)(jax.random.PRNGKey(1), images * (1 - masks), masks)['params']
   coarse, refined = jax.jit(module.apply)({'params': params}, images * (1 - masks), masks)
   fill = jax.jit(fill_fn)(images * (1 - masks), masks)
-  np.testing.assert_allclose(np.asarray(coarse), np.asarray(fill), atol=1e-6)
-  np.testing.assert_allclose(np.asarray(refined), np.asarray(fill), atol=1e-6)
+  np.testing.assert_array_equal(np.asarray(coarse), np.asarray(fill))
+  np.testing.assert_array_equal(np.asarray(refined), np.asarray(fill))
 
   def loss(p):
     coarse, refined = module.apply({'params': p}, images * (1 - masks), masks)
