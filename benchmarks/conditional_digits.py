@@ -169,9 +169,10 @@ def main():
     if earlier.get('steps') == args.steps and earlier.get('overrides') == args.set:
       # Same sweep: keep its rows, so `--seeds=2` adds seed 2 to an earlier `--seeds=0,1`.
       report['results'] = earlier['results']
-      swept_seeds |= set(earlier.get('seeds', [0]))
-      if set(seeds) - set(earlier.get('seeds', [0])):   # say how the kept rows were made
+      earlier_seeds = set(earlier.get('seeds', [0]))
+      if swept_seeds - earlier_seeds:   # say how the kept rows were made
         report['command'] = f'{earlier["command"]}`, then `{report["command"]}'
+      swept_seeds |= earlier_seeds
   report['seeds'] = sorted(swept_seeds)
   per_seed_rows = len(swept_seeds) > 1
   for name, seed in [(n, s) for n in args.models.split(',') for s in seeds]:

@@ -236,10 +236,10 @@ def main(argv=None):
         step, run['metrics'], run['references'], run['info'] = evaluate_run(
             os.path.join(WORK, name))
         print(f'{name}: rescored at step {step}', flush=True)
-    steps = {}
-  for name, n in steps.items():
-    results['quality'][name] = train_and_evaluate(name, n)
-    print(json.dumps({name: results['quality'][name]['metrics']}), flush=True)
+  else:
+    for name, n in steps.items():
+      results['quality'][name] = train_and_evaluate(name, n)
+      print(json.dumps({name: results['quality'][name]['metrics']}), flush=True)
   if not args.skip_speed:
     results['speed'] = speed_rows(args.repeats, args.torch_threads)
     results['torch_threads'] = args.torch_threads
