@@ -14,6 +14,7 @@ from jaxgan import train
 from jaxgan.data.images import DatasetInfo
 from jaxgan.metrics.inpainting import inpainting_scores, mean_fill
 from jaxgan.trainers import make_trainer
+from jaxgan.trainers.inpainting import augment_images, hole_minus_psnr
 from tests.conftest import launch, read_checkpoint
 
 
@@ -71,6 +72,39 @@ def test_scores_equal_hand_values_inside_and_outside_the_hole():
   filled = mean_fill(images, masks)
   assert np.allclose(filled[:, 4:], images[:, 4:])
   assert np.allclose(filled[:, :4, :, 0], 1.0) and np.allclose(filled[0, :4, :, 1], -1.0)
+
+
+def test_the_psnr_loss_is_the_evaluators_hole_psnr_with_its_floor():
+  rng = np.random.default_rng(3)
+  images = rng.uniform(-1, 1, (3, 8, 8, 3)).astype(np.float32)
+  noise = rng.normal(0, [[[[0.01]]], [[[0.1]]], [[[0.5]]]], images.shape)
+  outputs = np.clip(images + noise, -1, 1).astype(np.float32)   # the evaluator clips
+  masks = np.zeros((3, 8, 8, 1), np.float32)
+  masks[:, 2:6, 1:7] = 1.0
+  hole_mse = [10 ** (-inpainting_scores(o[None], i[None], m[None])['psnr_hole'] / 10)
+              for o, i, m in zip(outputs, images, masks)]
+  for floor in (1e-3, 1e-10):
+    expected = np.mean([10 * np.log10(mse + floor) for mse in hole_mse])
+    assert float(hole_minus_psnr(images, outputs, masks, floor)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_augmented_images_are_symmetries_of_their_originals_each_its_own():
+  images = np.asarray(jax.random.uniform(jax.random.PRNGKey(0), (16, 8, 8, 3)))
+  out = np.asarray(jax.jit(augment_images)(jax.random.PRNGKey(1), images))
+
+  def transforms(image):   # the 8 symmetries of the square, each with the 6 channel orders
+    for k in range(4):
+      for flipped in (image, image[:, ::-1]):
+        for order in ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)):
+          yield np.rot90(flipped, k)[..., order]
+
+  which = []
+  for original, augmented in zip(images, out):
+    matches = [i for i, t in enumerate(transforms(original)) if np.array_equal(t, augmented)]
+    assert len(matches) == 1
+    which.append(matches[0])
+  assert len(set(which)) > 4   # per image, not one draw for the batch
+  np.testing.assert_array_equal(out, np.asarray(augment_images(jax.random.PRNGKey(1), images)))
 
 
 def test_masks_are_drawn_per_sample_and_per_step_inside_the_step():
@@ -176,10 +210,32 @@ def test_bad_inpainting_configs_are_one_line_errors(picture_dir, tmp_path):
       (['--config.data.mask=circle'], 'data.mask must be one of'),
       (['--config.data.image_size=36'], 'multiples of 8'),
       (['--config.model.contextual_attention=1'], 'model.contextual_attention must be'),
-      (['--config.model.prefill=telea'], 'model.prefill must be one of')):
+      (['--config.model.prefill=telea'], 'model.prefill must be one of'),
+      (['--config.inpainting.augment=1'], 'inpainting.augment must be'),
+      (['--config.model.contrast_normalise=True'], 'set model.prefill')):
     result = launch(['--config=configs/inpainting.py', f'--workdir={tmp_path / "x"}',
                      f'--config.data.data_dir={picture_dir}', '--config.train.progress_bar=no']
                     + args)
     assert result.returncode == 2, result.stderr[-1500:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_the_prefilled_recipe_trains_and_leaves_the_known_pixels_alone():
+  config = tiny(**{'model.prefill': 'biharmonic', 'model.contrast_normalise': True,
+                   'inpainting.augment': True, 'inpainting.hole_psnr_weight': 1.0,
+                   'inpainting.hole_psnr_floor': 1e-4, 'inpainting.gan_weight': 0.1})
+  trainer = make_trainer(config, INFO)
+  images = jax.random.uniform(jax.random.PRNGKey(0), (1, 4, 32, 32, 3), minval=-1, maxval=1)
+  state = trainer.init(jax.random.PRNGKey(1), {'image': images})
+  step = jax.jit(trainer.make_step())
+  for i in range(3):
+    state, metrics = step(state, {'image': images}, jax.random.PRNGKey(10 + i))
+  assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+  masks = trainer.masks(jax.random.PRNGKey(5), 4)
+  completed = np.asarray(jax.jit(trainer.inpaint)(state, images[0], masks))
+  known = np.broadcast_to(np.asarray(masks) == 0, completed.shape)
+  np.testing.assert_array_equal(completed[known], np.asarray(images[0])[known])
+  untrained = trainer.init(jax.random.PRNGKey(1), {'image': images})
+  start = np.asarray(jax.jit(trainer.inpaint)(untrained, images[0], masks))
+  assert np.abs(completed - start)[~known].max() > 1e-4   # the correction moved

@@ -244,6 +244,35 @@ def test_prefilled_generator_starts_at_its_fill_and_learns_from_there(prefill, f
   grads = jax.jit(jax.grad(loss))(params)   # the zero last layers get gradients: training moves
   for name in ('conv17', 'allconv17'):
     assert float(jnp.abs(grads[name]['kernel']).max()) > 0
+  # The corrections act inside the hole only: outside it both stages return the input exactly.
+  moved = jax.tree_util.tree_map(lambda p, g: p - 0.1 * jnp.sign(g), params, grads)
+  coarse, refined = jax.jit(module.apply)({'params': moved}, images * (1 - masks), masks)
+  known = np.broadcast_to(np.asarray(masks) == 0, images.shape)
+  for stage in (coarse, refined):
+    np.testing.assert_array_equal(np.asarray(stage)[known], np.asarray(images)[known])
+    assert np.abs(np.asarray(stage) - np.asarray(fill))[~known].max() > 1e-3
   with pytest.raises(ValueError, match='prefill'):
     DeepFillV2Generator(channels=4, prefill='telea').init(
         jax.random.PRNGKey(1), images, masks)
+
+
+def test_contrast_normalised_corrections_follow_the_images_contrast():
+  """With model.contrast_normalise the prefilled net is equivariant to a change of contrast and
+  brightness (the push-pull fill is a weighted mean, so it is too), and a flat image gets a
+  correction near zero whatever the weights."""
+  module = DeepFillV2Generator(channels=4, init_scheme='gated', prefill='push_pull',
+                               contrast_normalise=True)
+  images = jax.random.uniform(jax.random.PRNGKey(6), (2, 32, 32, 3), minval=-0.5, maxval=0.5)
+  masks = _holes(2, 32, 32)
+  params = jax.jit(module.init)(jax.random.PRNGKey(1), images * (1 - masks), masks)['params']
+  # Weights away from the zero start, so that the corrections are not zero.
+  params = jax.tree_util.tree_map(
+      lambda p: p + 0.05 * jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  apply = jax.jit(lambda x: module.apply({'params': params}, x * (1 - masks), masks)[1])
+  fill = jax.jit(push_pull_fill)(images * (1 - masks), masks)
+  refined = apply(images)
+  assert float(jnp.abs(refined - fill).max()) > 0.05   # the corrections are there
+  np.testing.assert_allclose(np.asarray(apply(0.5 * images + 0.2)),
+                             np.asarray(0.5 * refined + 0.2), atol=2e-3)
+  flat = jnp.full_like(images, 0.3) + 1e-4 * images
+  assert float(jnp.abs(apply(flat) - 0.3).max()) < 5e-3
