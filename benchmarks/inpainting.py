@@ -37,10 +37,14 @@ WORK = os.path.join(RESULTS, 'tmp', 'inpainting')
 CONFIG = 'configs/inpainting.py'
 MODELS = {'inpainting': (),
           'inpainting_no_attention': ('model.contextual_attention=False',),
-          # The nets learn a correction to an in-graph biharmonic fill, judged mostly inside the
-          # hole, with a light adversarial term and D at the reference's rate (README).
-          'inpainting_biharmonic': ('model.prefill=biharmonic', 'inpainting.hole_l1_weight=1.0',
-                                    'inpainting.gan_weight=0.1', 'optim.d_lr=1e-4')}
+          # The nets learn a correction to an in-graph biharmonic fill, in units of each image's
+          # contrast, from augmented pictures, judged by the hole's PSNR, with a light
+          # adversarial term and the reference's rates (README).
+          'inpainting_biharmonic': ('model.prefill=biharmonic', 'model.contrast_normalise=True',
+                                    'inpainting.augment=True', 'inpainting.hole_psnr_weight=1.0',
+                                    'inpainting.hole_psnr_floor=1e-4', 'inpainting.gan_weight=0.1',
+                                    'optim.g_lr=3e-4', 'optim.d_lr=1e-4',
+                                    'optim.schedule=linear_decay')}
 # open-mmlab/mmagic's DeepFill v2 at 256x256 (ANCHORS.md): l1 error (0-255 pixel units) /
 # PSNR / SSIM. Different data and resolution: a frame of reference, not a target.
 PUBLISHED = [('mmagic DeepFill v2, free-form, CelebA-HQ 256x256', 5.411, 25.721, 0.871),
@@ -48,11 +52,12 @@ PUBLISHED = [('mmagic DeepFill v2, free-form, CelebA-HQ 256x256', 5.411, 25.721,
              ('mmagic DeepFill v1, box, CelebA-HQ 256x256', 6.677, 26.878, 0.911)]
 
 
-def train_and_evaluate(name: str, steps: int, eval_every: int = 1000):
+def train_and_evaluate(name: str, steps: int):
   from jaxgan import config as config_lib
   from jaxgan import train
   from jaxgan.evaluate import evaluate_run
   config = config_lib.load_config_file(os.path.join(ROOT, CONFIG))
+  eval_every = min(1000, max(steps // 4, 1))   # at least four points on the curve
   overrides = [*MODELS[name], f'train.num_steps={steps}', 'train.progress_bar=no',
                f'train.sample_every_steps={steps}', f'train.checkpoint_every_steps={steps}',
                f'eval.every_steps={eval_every}']
