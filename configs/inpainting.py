@@ -70,7 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Added to each hole's mean squared error (intensities in [0, 1]) inside the PSNR loss: holes
   # filled better than 10 log10(1 / floor) dB weigh as a squared error. With no floor the loss's
   # gradient grows as 1 / MSE, and Adam raised the loss even on one fixed batch (measured).
-  config.inpainting.hole_psnr_floor = 1e-3
+  config.inpainting.hole_psnr_floor = 1e-4   # 40 dB
   config.inpainting.augment = False  # per-image flips, transpose, channel order (reference: no)
 
   config.optim = common.optim_group(g_lr=1e-3, d_lr=1e-3)   # the reference: 1e-4

@@ -20,8 +20,8 @@ The L1 terms are over the whole image, as the reference's `ae_loss` (hole_l1_wei
 hole_psnr_weight are 0 in the reference's setting; DeepFill v1 weighted the hole apart). The
 PSNR term is the evaluator's hole PSNR itself, a mean over images of -10 log10(hole MSE): a
 plain squared error weights the images with the largest errors most, and was measured to lower
-the mean L2 while the mean PSNR fell; G's forward runs once and
-its gradient is pulled back through that pass (`jax.vjp`), as pix2pix's step does. The
+the mean L2 while the mean PSNR fell. G's forward runs once and its gradient is pulled back
+through that pass (`jax.vjp`), as pix2pix's step does. The
 reference draws D's and G's batches apart; here both updates see the same batch and masks
 (as the mmagic reimplementation), one D update per G update.
 
@@ -208,11 +208,13 @@ class InpaintingTrainer(Trainer):
         l1 = jnp.mean(jnp.abs(images - coarse)) + jnp.mean(jnp.abs(images - refined))
         hole_l1 = (jnp.sum((jnp.abs(images - coarse) + jnp.abs(images - refined)) * masks)
                    / hole_values)
-        minus_psnr = (hole_minus_psnr(images, coarse, masks, self.hole_psnr_floor)
-                      + hole_minus_psnr(images, refined, masks, self.hole_psnr_floor))
         adversarial = hinge_g_loss(fake_logits)
         loss = (self.l1_weight * l1 + self.hole_l1_weight * hole_l1
-                + self.hole_psnr_weight * minus_psnr + self.gan_weight * adversarial)
+                + self.gan_weight * adversarial)
+        if self.hole_psnr_weight:   # not traced at all in the reference's setting
+          loss += self.hole_psnr_weight * (
+              hole_minus_psnr(images, coarse, masks, self.hole_psnr_floor)
+              + hole_minus_psnr(images, refined, masks, self.hole_psnr_floor))
         return loss, (stats, l1, adversarial)
 
       (g_loss, (d_stats, l1, adversarial)), output_grads = jax.value_and_grad(
