@@ -20,14 +20,8 @@ or CelebA (`--config.data.name=celeb_a`, centre-cropped and resized to data.imag
 `--config.model.contextual_attention=False` trains the plain gated v2 net; `--config.data.mask=box`
 trains on box holes only (DeepFill v1's setting).
 
-The prefilled recipe (README; benchmarks/inpainting.py row inpainting_biharmonic), which beats
-scikit-image's biharmonic inpainting and its own biharmonic start in the hole (26.04 dB / L1
-0.0574 after 1,200 steps, against 25.81 / 0.0598 and 25.88 / 0.0582):
-  --config.model.prefill=biharmonic --config.model.contrast_normalise=True
-  --config.inpainting.augment=True --config.inpainting.hole_psnr_weight=1.0
-  --config.inpainting.hole_psnr_floor=1e-4 --config.inpainting.gan_weight=0.1
-  --config.optim.g_lr=3e-4 --config.optim.d_lr=1e-4 --config.optim.schedule=linear_decay
-  --config.train.num_steps=1200
+configs/inpainting_prefilled.py is the recipe that beats scikit-image's biharmonic inpainting
+and its own biharmonic start in the hole (README).
 """
 import ml_collections
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from configs import inpainting as inpainting_config
+from configs import inpainting_prefilled
 from jaxgan import train
 from jaxgan.data.images import DatasetInfo
 from jaxgan.metrics.inpainting import inpainting_scores, mean_fill
@@ -239,3 +240,12 @@ def test_the_prefilled_recipe_trains_and_leaves_the_known_pixels_alone():
   untrained = trainer.init(jax.random.PRNGKey(1), {'image': images})
   start = np.asarray(jax.jit(trainer.inpaint)(untrained, images[0], masks))
   assert np.abs(completed - start)[~known].max() > 1e-4   # the correction moved
+
+
+def test_the_recipe_config_is_the_benchmarks_row():
+  from benchmarks import inpainting as bench
+  from jaxgan import config as config_lib
+  config = inpainting_config.get_config()
+  config_lib.apply_overrides(config, list(bench.MODELS['inpainting_biharmonic'])
+                             + ['train.num_steps=1200'])
+  assert config.to_dict() == inpainting_prefilled.get_config().to_dict()
