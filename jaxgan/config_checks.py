@@ -38,6 +38,12 @@ def float_field(config, path: str, low: float, high: float, *, low_inclusive=Fal
   return value
 
 
+def bool_field(config, path: str) -> bool:
+  value = get(config, path)
+  require(isinstance(value, bool), f'{path} must be true or false, got {value!r}')
+  return value
+
+
 def choice(config, path: str, choices):
   value = get(config, path)
   require(value in choices, f'{path} must be one of {", ".join(map(str, choices))}; got {value!r}')

@@ -49,7 +49,7 @@ import optax
 from jaxgan import objectives, optimizers
 from jaxgan.architectures.image_to_image import (NORMS, TRANSLATORS, make_patch_discriminator,
                                                  make_translator)
-from jaxgan.config_checks import choice, float_field, get, int_field, require
+from jaxgan.config_checks import bool_field, choice, float_field, get, int_field, require
 from jaxgan.errors import ConfigError
 from jaxgan.optimizers import make_optimizer
 from jaxgan.trainers import TRAINERS, Trainer
@@ -129,7 +129,7 @@ def validate_common(config) -> None:
   """The fields CycleGAN and pix2pix share (configs/image_to_image_common.py)."""
   choice(config, 'data.source', ('image_to_image',))
   int_field(config, 'data.crop_size', 0)
-  require(isinstance(config.data.flip, bool), f'data.flip must be true or false, got {config.data.flip!r}')
+  bool_field(config, 'data.flip')
   choice(config, 'model.generator', TRANSLATORS.names())
   int_field(config, 'model.g_features', 1)
   int_field(config, 'model.d_features', 1)

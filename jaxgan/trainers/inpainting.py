@@ -39,7 +39,7 @@ from jaxgan import optimizers
 from jaxgan.architectures.inpainting import (GENERATOR_INITS, PREFILLS,
                                              make_inpainting_discriminator,
                                              make_inpainting_generator)
-from jaxgan.config_checks import choice, float_field, int_field, require
+from jaxgan.config_checks import bool_field, choice, float_field, int_field, require
 from jaxgan.data import masks as masks_lib
 from jaxgan.errors import ConfigError
 from jaxgan.optimizers import make_optimizer
@@ -97,15 +97,10 @@ def validate_inpainting_config(config) -> None:
   channels = int_field(config, 'model.channels', 4)
   require(channels % 4 == 0, f'model.channels must be a multiple of 4 (its quarter is the '
           f'narrowest gated layer), got {channels}')
-  require(isinstance(config.model.contextual_attention, bool),
-          f'model.contextual_attention must be true or false, got '
-          f'{config.model.contextual_attention!r}')
+  bool_field(config, 'model.contextual_attention')
   choice(config, 'model.init', tuple(GENERATOR_INITS))
   choice(config, 'model.prefill', PREFILLS)
-  require(isinstance(config.model.contrast_normalise, bool),
-          f'model.contrast_normalise must be true or false, got '
-          f'{config.model.contrast_normalise!r}')
-  require(not config.model.contrast_normalise or config.model.prefill != 'none',
+  require(not bool_field(config, 'model.contrast_normalise') or config.model.prefill != 'none',
           'model.contrast_normalise scales the correction to a prefilled hole: set model.prefill '
           '(push_pull or biharmonic) too')
   int_field(config, 'model.d_features', 1)
@@ -115,8 +110,7 @@ def validate_inpainting_config(config) -> None:
   float_field(config, 'inpainting.hole_l1_weight', 0.0, 1e6, low_inclusive=True)
   float_field(config, 'inpainting.hole_psnr_weight', 0.0, 1e6, low_inclusive=True)
   float_field(config, 'inpainting.hole_psnr_floor', 1e-10, 1.0)
-  require(isinstance(config.inpainting.augment, bool),
-          f'inpainting.augment must be true or false, got {config.inpainting.augment!r}')
+  bool_field(config, 'inpainting.augment')
   int_field(config, 'eval.mask_seed', 0)
   optimizers.validate(config, ('g_lr', 'd_lr'))
 

@@ -7,7 +7,7 @@ import flax
 import jax
 import jax.numpy as jnp
 
-from jaxgan.config_checks import get, int_field, require
+from jaxgan.config_checks import bool_field, get, int_field, require
 from jaxgan.errors import ConfigError
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.adversarial import AdversarialTrainer, GANState, validate_gan_config
@@ -25,8 +25,7 @@ class QuantizedState:
 
 def validate_quantized_config(config) -> None:
   validate_gan_config(config)
-  activations = get(config, 'quantize.activations')
-  require(isinstance(activations, bool), 'quantize.activations must be true or false')
+  activations = bool_field(config, 'quantize.activations')
   int_field(config, 'quantize.calibration_batches', 1)
   require(not activations or get(config, 'model.generator') == 'dcgan',
           'quantize.activations=True needs a DCGAN generator (its transposed convolutions run '

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from jaxgan import objectives
 from jaxgan.architectures.image_to_image import Norm, make_translator
-from jaxgan.config_checks import choice, float_field, get, require
+from jaxgan.config_checks import bool_field, choice, float_field, get, require
 from jaxgan.trainers import TRAINERS
 from jaxgan.trainers.distillation import (FrozenNet, apply_with_features, feature_distance,
                                           frozen, init_adapters, teacher_discriminator,
@@ -80,8 +80,7 @@ def validate_distill_pix2pix_config(config) -> None:
     float_field(config, f'distill.{name}', 0.0, 1e6, low_inclusive=True)
   choice(config, 'distill.reconstruction_target', TARGETS)
   get(config, FIELD)
-  require(isinstance(get(config, 'distill.init_discriminator'), bool),
-          'distill.init_discriminator must be true or false')
+  bool_field(config, 'distill.init_discriminator')
   require('quantize' not in config,
           'a distill_pix2pix run is not quantized itself: export the student with python -m '
           'jaxgan.compress --method=dense, then compress that run with --method=int8_weights')
