@@ -312,6 +312,26 @@ def _register_nan_trainers():
     TRAINERS.register(name)(NanTrainer)
 
 
+@pytest.mark.parametrize('shape', [(), (7,), (5, 3), (2, 3, 4, 5)])
+def test_all_finite_is_exact_for_every_leaf_shape(shape):
+  """The guard's check, one bad element at a time: NaN and +-Inf anywhere are caught, and
+  finite values however large (where a sum or a sum of squares would overflow) are not."""
+  import jax
+  import jax.numpy as jnp
+  from jaxgan.train import all_finite
+  check = jax.jit(all_finite)
+  size = int(np.prod(shape))
+  good = [np.ones(3, np.float32), np.full(shape, 3e38, np.float32), jnp.ones((2, 2), jnp.bfloat16)]
+  assert bool(check(good))
+  for position in sorted({0, size // 2, size - 1}):
+    for bad in (np.nan, np.inf, -np.inf):
+      leaf = np.full(shape, 3e38, np.float32).reshape(-1)
+      leaf[position] = bad
+      assert not bool(check(good[:1] + [leaf.reshape(shape)] + good[2:])), (position, bad)
+  bf16 = jnp.ones((2, 2), jnp.bfloat16).at[1, 0].set(jnp.inf)
+  assert not bool(check(good[:2] + [bf16]))
+
+
 def _tiny_mlp_args(data_dir, workdir, **fields):
   values = {'data.data_dir': repr(data_dir), 'model.g_hidden': '(16,)', 'model.d_hidden': '(16,)',
             'model.latent_dim': 8, 'train.batch_size': 16, 'train.num_steps': 6,
