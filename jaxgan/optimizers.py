@@ -16,6 +16,8 @@ Schedules are optax schedules of the optimizer's step count:
 """
 from typing import Callable, Union
 
+import jax
+import jax.numpy as jnp
 import optax
 
 from jaxgan.config_checks import choice, float_field, int_field, require
@@ -27,9 +29,57 @@ SCHEDULES = Registry('learning-rate schedule')
 Rate = Union[float, Callable]
 
 
+def scale_by_torch_adam(b1: float, b2: float, eps: float,
+                        eps_root: float = 0.0) -> optax.GradientTransformation:
+  """Adam's direction in `torch.optim.Adam`'s arithmetic, with optax's state
+  (`optax.ScaleByAdamState`, so checkpoints hold the same tree as `optax.scale_by_adam`'s):
+
+    mu <- mu.lerp(g, 1 - b1)                    (PyTorch's lerp: two forms, by the weight)
+    nu <- b2 nu + (1 - b2) g^2
+    direction = (mu / (sqrt(nu) / sqrt(1 - b2^t) + eps)) / (1 - b1^t)
+
+  The same rule as optax's, but the order matters to XLA:CPU: from optax's
+  `(1 - b1) g + b1 mu` it recomputes the new first moment inside the parameter update and so
+  copies the old one (and the parameters) before writing it in place, two extra passes over
+  the largest arrays; from the lerp it writes the moments in place and reads them once. On the
+  2-core CPU that made the MLP GAN's whole step 13-21% faster (interleaved in one process).
+  `eps_root` > 0 keeps the direction differentiable where nu is zero (optax's
+  sqrt(nu_hat + eps_root) + eps, for updates that are differentiated, as unrolled GANs do)."""
+  weight = 1.0 - b1
+
+  def first_moment(mu, g):
+    if weight < 0.5:    # torch's lerp kernel: start + w (end - start), else end - (end - start)(1 - w)
+      return mu + weight * (g - mu)
+    return g - (g - mu) * (1.0 - weight)
+
+  def init_fn(params):
+    return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=optax.tree.zeros_like(params),
+                                  nu=optax.tree.zeros_like(params))
+
+  def update_fn(updates, state, params=None):
+    del params
+    mu = jax.tree.map(first_moment, state.mu, updates)
+    nu = jax.tree.map(lambda v, g: b2 * v + (1.0 - b2) * (g * g), state.nu, updates)
+    count = optax.safe_increment(state.count)
+    # In the default float type (float64 under jax_enable_x64), then the moments' type, as optax.
+    correction1, correction2 = 1.0 - b1 ** count, 1.0 - b2 ** count
+
+    def direction(m, v):
+      c1, c2 = correction1.astype(m.dtype), correction2.astype(v.dtype)
+      if eps_root:
+        return (m / c1) / (jnp.sqrt(v / c2 + eps_root) + eps)
+      return (m / (jnp.sqrt(v) / jnp.sqrt(c2) + eps)) / c1
+    return (jax.tree.map(direction, mu, nu),
+            optax.ScaleByAdamState(count=count, mu=mu, nu=nu))
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
 @OPTIMIZERS.register('adam')
 def _adam(optim, learning_rate: Rate, eps_root: float = 0.0):
-  return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2, eps=optim.eps, eps_root=eps_root)
+  # optax.adam's state tree (the moments, then the learning rate's), PyTorch's arithmetic.
+  return optax.chain(scale_by_torch_adam(optim.b1, optim.b2, optim.eps, eps_root),
+                     optax.scale_by_learning_rate(learning_rate))
 
 
 @OPTIMIZERS.register('rmsprop')

@@ -50,6 +50,47 @@ def test_constant_rate_keeps_the_optimizer_state_free_of_a_step_count():
   assert structure(tx.init(jnp.zeros(3))) == structure(optax.adam(1e-3).init(jnp.zeros(3)))
 
 
+@pytest.mark.parametrize('b1', [0.5, 0.9])   # both of PyTorch's lerp forms
+def test_adam_follows_pytorch_and_optax_to_float_precision(b1):
+  import torch
+  optim = _optim(name='adam', b1=b1, b2=0.99, eps=1e-8)
+  tx, reference = optimizers.make_optimizer(optim, 1e-2, 10), optax.adam(1e-2, b1=b1, b2=0.99)
+  rng = np.random.default_rng(0)
+  grads = rng.normal(size=(6, 4, 5)).astype(np.float32) * np.float32(1e-3)
+  params = np.ones((4, 5), np.float32)
+  ours = theirs = jnp.asarray(params)
+  state, ref_state = tx.init(ours), reference.init(theirs)
+  weight = torch.nn.Parameter(torch.from_numpy(params.copy()))
+  torch_adam = torch.optim.Adam([weight], lr=1e-2, betas=(b1, 0.99), eps=1e-8)
+  for g in grads:
+    updates, state = tx.update(jnp.asarray(g), state, ours)
+    ours = optax.apply_updates(ours, updates)
+    updates, ref_state = reference.update(jnp.asarray(g), ref_state, theirs)
+    theirs = optax.apply_updates(theirs, updates)
+    weight.grad = torch.from_numpy(g.copy())
+    torch_adam.step()
+  np.testing.assert_allclose(ours, weight.detach().numpy(), rtol=0, atol=2.5e-7)   # 2 ulps at 1
+  np.testing.assert_allclose(ours, theirs, rtol=0, atol=2.5e-7)
+  assert jax.tree_util.tree_structure(state) == jax.tree_util.tree_structure(ref_state)
+
+
+def test_the_compiled_adam_update_writes_its_moments_in_place():
+  """The reason Adam is written in PyTorch's order: XLA:CPU then updates the donated moments in
+  place instead of copying them first (an extra pass over the largest arrays every step). A
+  failure here means XLA's fusion choices changed: re-measure the MLP GAN's step."""
+  import re
+  tx = optimizers.make_optimizer(_optim(name='adam', b1=0.5), 2e-4, 10)
+  params = {'kernel': jnp.ones((256, 128)), 'bias': jnp.ones((128,))}
+
+  def update(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+  compiled = jax.jit(update, donate_argnums=(0, 1)).lower(
+      params, tx.init(params), params).compile().as_text()
+  copies = re.findall(r'= f32\[[0-9,]*\]\{[0-9,]*\} copy\(', compiled)
+  assert not copies, copies
+
+
 def test_schedule_fields_are_checked():
   config = ml_collections.ConfigDict({'optim': _optim(schedule='linear_decay', decay_start_step=500, lr=1e-3),
                                       'train': {'num_steps': 500}})
