@@ -60,11 +60,13 @@ class JaxRunner:
   guard, metrics and the in-memory data path included), built as launch.py builds it; the
   ablation modes take pieces away: 'fixed_batch' the loop's guarded step on one batch already
   on the device (no shuffling or slicing), 'bare' the trainer's step alone on that batch (no
-  guard either). `overrides` change the config (e.g. train.on_nonfinite=off)."""
+  guard either). `overrides` change the config (e.g. train.on_nonfinite=off). `per_dispatch`
+  0 is the loop's own default for this program (`Run.steps_per_dispatch`), resolved in setup."""
 
-  def __init__(self, pair, data_dir, per_dispatch=1, overrides=(), mode='loop', name=''):
+  def __init__(self, pair, data_dir, per_dispatch=0, overrides=(), mode='loop', name=''):
     self.pair, self.per_dispatch, self.mode = pair, per_dispatch, mode
-    self.name = name or f'jax ({per_dispatch}/dispatch)'
+    self.requested_name = name
+    self.name = name or (f'jax ({per_dispatch}/dispatch)' if per_dispatch else 'jax (loop default)')
     self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',)
 
   def setup(self):
@@ -74,6 +76,16 @@ class JaxRunner:
     span = run.spans[0]
     if self.pair.phase:     # a later phase (ProGAN's resolutions): entered as the loop enters it
       span = next(s for s in run.spans if s.phase.name == self.pair.phase)
+    start = time.perf_counter()
+    self.state, self.guard = run.init_state(), run.initial_guard()
+    if span.index:
+      for later in run.spans[1:span.index + 1]:
+        self.state = run.enter_phase(self.state, later)
+      self.state = self.state.replace(step=jax.device_put(
+          jnp.asarray(span.start, self.state.step.dtype), run.replicated))
+    if not self.per_dispatch:
+      self.per_dispatch = run.steps_per_dispatch(span, self.state, self.guard)
+      self.name = self.requested_name or f'jax (loop default: {self.per_dispatch}/dispatch)'
     if self.mode == 'loop':
       self.chunk = run.chunk(span)
       self.data = run.batches.device_data
@@ -84,22 +96,24 @@ class JaxRunner:
       bare = run.trainer.make_step(span.index)
       train_key = run.train_key
 
-      def fixed(state, guard, batch, num_steps):
-        del num_steps  # one step per dispatch
+      def one_step(state, guard, batch):
         key = jax.random.fold_in(train_key, state.step)
         if step_fn is not None:
           return step_fn(state, guard, batch, key)
         state, metrics = bare(state, batch, key)
         return state, guard, metrics
+
+      def fixed(state, guard, batch, num_steps):   # the loop's chunk, on one batch
+        if num_steps == 1:
+          return one_step(state, guard, batch)
+
+        def body(carry, _):
+          state, guard, metrics = one_step(*carry, batch)
+          return (state, guard), metrics
+        (state, guard), metrics = jax.lax.scan(body, (state, guard), None, length=num_steps)
+        return state, guard, jax.tree.map(lambda m: m[-1], metrics)
       self.chunk = jax.jit(fixed, static_argnums=3, donate_argnums=(0, 1))
       self.data = batch
-    start = time.perf_counter()
-    self.state, self.guard = run.init_state(), run.initial_guard()
-    if span.index:
-      for later in run.spans[1:span.index + 1]:
-        self.state = run.enter_phase(self.state, later)
-      self.state = self.state.replace(step=jax.device_put(
-          jnp.asarray(span.start, self.state.step.dtype), run.replicated))
     self.state, self.guard, metrics = self.chunk(self.state, self.guard, self.data, self.per_dispatch)
     jax.block_until_ready(metrics)
     compile_s = time.perf_counter() - start
@@ -227,15 +241,18 @@ def machine_info():
 
 
 def bench_model(pair, data_dir, args, log):
-  variants = [JaxRunner(pair, data_dir, 1)]
-  for k in args.per_dispatch if pair.name in args.scan_models else ():
-    if k > 1:
+  variants = [JaxRunner(pair, data_dir)]   # the loop as launch.py runs it
+  for k in args.per_dispatch:
+    if k == 1 or pair.name in args.scan_models:
       variants.append(JaxRunner(pair, data_dir, k))
   if pair.name in args.ablation_models:
+    # Each takes one piece from the loop default, at its steps per dispatch.
     variants += [
         JaxRunner(pair, data_dir, overrides=('train.on_nonfinite=off',), name='jax: guard off'),
         JaxRunner(pair, data_dir, mode='fixed_batch', name='jax: one fixed batch'),
         JaxRunner(pair, data_dir, mode='bare', name='jax: bare step, fixed batch'),
+        JaxRunner(pair, data_dir, overrides=("optim.name='optax_adam'",),
+                  name="jax: optax.adam's arithmetic"),
     ]
   variants.append(TorchRunner(pair, data_dir, compiled=False, device=args.torch_device))
   if args.torch_compile:
@@ -243,9 +260,17 @@ def bench_model(pair, data_dir, args, log):
   result = {'model': pair.name, 'description': pair.description, 'config': pair.config_file,
             'overrides': list(pair.overrides), 'variants': {}}
   ready = []
+  loop_default = None
   for v in variants:
+    if (isinstance(v, JaxRunner) and v.mode == 'loop' and v.per_dispatch and
+        not v.requested_name and v.per_dispatch == loop_default):
+      continue   # the loop default's row already times it
+    if isinstance(v, JaxRunner) and v.requested_name and loop_default:
+      v.per_dispatch = loop_default
     try:
       setup_s = v.setup()
+      if loop_default is None and isinstance(v, JaxRunner):
+        loop_default = v.per_dispatch
       ready.append(v)
       result['variants'][v.name] = {'compile_s': setup_s, 'steps_per_s': []}
       log(f'  {pair.name:8s} {v.name:18s} compile/warm-up {setup_s:6.1f} s')
@@ -521,7 +546,8 @@ def parse_args(argv):
   p.add_argument('--steps', default='gan=200,bn_gan=60,dcgan28=40,dcgan64=6,wgan=10,wgan_gp=8,'
                  'vae=200,progan8=10,progan16=4,progan32=2',
                  help='per-model steps per round, e.g. gan=200,dcgan64=6')
-  p.add_argument('--per_dispatch', default='1,10', help='jaxgan steps per dispatch to time')
+  p.add_argument('--per_dispatch', default='1,20',
+                 help='jaxgan steps per dispatch to time besides the loop default')
   p.add_argument('--scan_models', default='gan',
                  help='models timed with several steps per dispatch too (on XLA:CPU a rolled '
                       'scan over conv steps runs about 10x slower: minutes per round, no news)')

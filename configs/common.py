@@ -59,8 +59,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.on_nonfinite = 'stop'
 
   config.loop = ml_collections.ConfigDict()
-  # Train steps per compiled dispatch (lax.scan). 0 chooses per backend: a rolled scan over
-  # conv steps is far slower than single steps on XLA:CPU, and pays on GPU/TPU.
+  # Train steps per compiled dispatch (lax.scan). 0 chooses: 20, but 1 on XLA:CPU for a step
+  # with convolutions (a rolled scan over them is about 20x slower there).
   config.loop.steps_per_dispatch = 0
   # JAX's persistent compilation cache: a second run, or a resume after preemption, loads the
   # compiled programs instead of compiling them again. '' turns it off.
@@ -87,7 +87,7 @@ def optim_group(**learning_rates) -> ml_collections.ConfigDict:
   """The `optim` group every family has (jaxgan/optimizers.py validates it), with the family's
   own learning-rate fields, e.g. optim_group(g_lr=2e-4, d_lr=2e-4) or optim_group(lr=1e-3)."""
   optim = ml_collections.ConfigDict()
-  optim.name = 'adam'                # 'adam' | 'rmsprop' | 'sgd'
+  optim.name = 'adam'                # 'adam' | 'optax_adam' | 'rmsprop' | 'sgd'
   for name, value in learning_rates.items():
     optim[name] = value
   optim.b1 = 0.9

@@ -10,7 +10,7 @@ disk, a read-only or vanished workdir or exhausted memory during a run turned in
 import errno
 import os
 import shutil
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import jax
 
@@ -131,10 +131,20 @@ class Compiled:
   def __init__(self, jitted, check, static_argnums=()):
     self.jitted, self._check, self.static_argnums = jitted, check, tuple(static_argnums)
     self._compiled: Dict[tuple, Callable] = {}
+    self._traced: Dict[tuple, Any] = {}
     self.compilations = 0
 
+  def trace(self, *args):
+    """The program's jaxpr for these arguments, traced but not compiled. The trace is kept:
+    the first call with these static arguments compiles it instead of tracing again."""
+    traced = self.jitted.trace(*args)
+    self._traced[tuple(args[i] for i in self.static_argnums)] = traced
+    return traced.jaxpr
+
   def _compile(self, key, args):
-    compiled = self.jitted.lower(*args).compile()
+    traced = self._traced.pop(key, None)
+    lowered = traced.lower() if traced is not None else self.jitted.lower(*args)
+    compiled = lowered.compile()
     self.compilations += 1
     self._check(compiled, *key)
     self._compiled[key] = compiled

@@ -82,6 +82,13 @@ def _adam(optim, learning_rate: Rate, eps_root: float = 0.0):
                      optax.scale_by_learning_rate(learning_rate))
 
 
+@OPTIMIZERS.register('optax_adam')
+def _optax_adam(optim, learning_rate: Rate, eps_root: float = 0.0):
+  # The same rule in optax's arithmetic (the same state tree, so either resumes the other's
+  # checkpoints); benchmarks/speed.py times it against 'adam'.
+  return optax.adam(learning_rate, b1=optim.b1, b2=optim.b2, eps=optim.eps, eps_root=eps_root)
+
+
 @OPTIMIZERS.register('rmsprop')
 def _rmsprop(optim, learning_rate: Rate, eps_root: float = 0.0):
   del eps_root

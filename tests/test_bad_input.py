@@ -91,7 +91,7 @@ CASES = {
     'keep no checkpoints': (lambda t, d: _base(t, d) + ['--config.train.keep_checkpoints=0'],
                             'train.keep_checkpoints must be >= 1'),
     'unknown optimizer': (lambda t, d: _base(t, d) + ['--config.optim.name=adamw'],
-                          'optim.name must be one of adam, rmsprop, sgd'),
+                          'optim.name must be one of adam, optax_adam, rmsprop, sgd'),
     'unknown on_nonfinite': (lambda t, d: _base(t, d) + ['--config.train.on_nonfinite=ignore'],
                              'train.on_nonfinite must be one of stop, skip, off'),
     'batch not a multiple of the pack': (lambda t, d: _base(t, d) + ['--config.model.pack=3'],

@@ -203,3 +203,41 @@ def test_a_second_run_loads_its_programs_from_the_compilation_cache(data_dir, tm
   for run in runs[1:]:                              # and cached programs compute the same
     assert run.keys() == runs[0].keys()
     assert all(np.array_equal(run[k], runs[0][k]) for k in run)
+
+
+def test_on_cpu_the_loop_scans_dense_steps_but_runs_convolutional_ones_one_per_dispatch(data_dir):
+  """XLA:CPU runs a rolled scan over convolutional steps about 20x slower than single steps,
+  and dense steps faster: the default follows the program (its trace), not the model's name."""
+  from configs import gan
+  mlp = gan.get_config()
+  mlp.data.data_dir = data_dir
+  mlp.model.g_hidden, mlp.model.d_hidden, mlp.train.batch_size = (16,), (16,), 16
+  for config, expected in ((mlp, 20), (tiny_dcgan(data_dir), 1)):
+    run = train.build(config)
+    span = run.spans[0]
+    state, guard = run.init_state(), run.initial_guard()
+    assert run.steps_per_dispatch(span, state, guard) == expected
+    chunk = run.chunk(span)
+    state, guard, metrics = chunk(state, guard, run.batches.device_data, expected)
+    assert int(state.step) == expected and chunk.compilations == 1
+    config.loop.steps_per_dispatch = 3      # a setting wins over the default
+    assert train.build(config).steps_per_dispatch(span, state, guard) == 3
+
+
+def test_the_convolution_finder_looks_inside_nested_programs():
+  import jax
+  import jax.numpy as jnp
+
+  def conv(x):
+    return jax.lax.conv_general_dilated(x, jnp.ones((1, 1, 3, 3)), (1, 1), 'SAME')
+
+  def scanned(x):
+    return jax.lax.scan(lambda c, _: (conv(c), None), x, None, length=2)[0]
+
+  def branched(x):
+    return jax.lax.cond(x.sum() > 0, conv, lambda y: y, x)
+  x = jnp.ones((1, 1, 4, 4))
+  for fn in (conv, scanned, branched, jax.grad(lambda x: scanned(x).sum())):
+    assert train._has_primitive(jax.make_jaxpr(fn)(x).jaxpr, ('conv_general_dilated',)), fn
+  assert not train._has_primitive(jax.make_jaxpr(lambda x: jnp.tanh(x) @ x)(x[0, 0]).jaxpr,
+                                  ('conv_general_dilated',))
