@@ -2,15 +2,22 @@
 
   python benchmarks/speed.py                      # every model pair, CPU, results in benchmarks/results/
   python benchmarks/speed.py --models=gan,dcgan28 --repeats=5
-  python benchmarks/speed.py --e2e_steps=2000     # also the end-to-end run (wall time, FD-digits)
+  python benchmarks/speed.py --e2e_steps=2000     # also the end-to-end runs (wall time, FD-digits)
 
 For each model pair (`benchmarks/torch_originals.MODELS`: a jaxgan config and its PyTorch
 original) and the same batch size and data (the offline digits, held in memory by both), it
 times:
 
-  jax (1/dispatch)    the jitted jaxgan step (adversarial.py), one step per call, with the
-                      in-memory shuffling and slicing of jaxgan/train.py inside the program
-  jax (K/dispatch)    K steps per call under lax.scan (config.loop.steps_per_dispatch = K)
+  jax (loop default: K/dispatch)  the loop's own compiled chunk (jaxgan/train.py: the
+                      trainer's step, the non-finite guard, the in-memory shuffling and
+                      slicing) at the loop's default steps per dispatch for that program
+                      (on CPU 1 for convolutional steps, else 20 under lax.scan)
+  jax (K/dispatch)    the same at K steps per call (--per_dispatch; K > 1 only for
+                      --scan_models)
+  jax: ...            ablations (--ablation_models), each one piece less than the loop
+                      default at its steps per dispatch: the guard off; one fixed batch (no
+                      shuffling or slicing); the bare step on it (neither); optax.adam's
+                      arithmetic instead of jaxgan's (optim.name=optax_adam)
   torch eager         the original's iteration (benchmarks/torch_originals/steps.py; for the
                       VAE, family 'vae', pytorch/examples vae/main.py's: torch_originals/vae.py)
   torch.compile       the same with both nets (the VAE's one net) wrapped in torch.compile (inductor)
@@ -381,34 +388,45 @@ def _timed_launch(pair, data_dir, workdir, num_steps, log_every, compilation_cac
   return seconds, proc, command
 
 
-def end_to_end(pair, data_dir, num_steps, num_samples, log, torch_device='cpu'):
+def end_to_end(pair, data_dir, num_steps, num_samples, log, torch_device='cpu', rounds=1):
+  """`rounds` interleaved rounds of: launch.py with an empty compilation cache (cold, as on a
+  new machine), launch.py again in a fresh workdir with the cache that run filled (warm: a
+  second run, or a resume after preemption), and the PyTorch loop. Medians of the wall times
+  and of the per-round ratios; FD-digits from the last round's samples."""
   import torch
-  out = {'model': pair.name, 'steps': num_steps}
-  # Cold: an empty compilation cache, as on a new machine; warm: the same command again in a
-  # fresh workdir, compiling nothing (a second run, or a resume after preemption).
-  with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cold, \
-       tempfile.TemporaryDirectory() as warm:
-    for name, workdir in (('jax_cold', cold), ('jax_warm', warm)):
-      out[f'{name}_wall_s'], proc, out['jax_command'] = _timed_launch(
-          pair, data_dir, workdir, num_steps, log_every=100, compilation_cache=cache)
-      if proc.returncode:
-        out['jax_error'] = proc.stderr[-2000:]
-        log(f'  e2e {pair.name}: jaxgan failed: {proc.stderr[-500:]}')
-        return out
-    samples = _jax_samples(pair, data_dir, warm, num_steps, num_samples)
+  out = {'model': pair.name, 'steps': num_steps, 'rounds': rounds}
+  walls = {'jax_cold': [], 'jax_warm': [], 'torch': []}
+  for r in range(rounds):
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cold, \
+         tempfile.TemporaryDirectory() as warm:
+      for name, workdir in (('jax_cold', cold), ('jax_warm', warm)):
+        seconds, proc, out['jax_command'] = _timed_launch(
+            pair, data_dir, workdir, num_steps, log_every=100, compilation_cache=cache)
+        if proc.returncode:
+          out['jax_error'] = proc.stderr[-2000:]
+          log(f'  e2e {pair.name}: jaxgan failed: {proc.stderr[-500:]}')
+          return out
+        walls[name].append(seconds)
+      if r == rounds - 1:
+        samples = _jax_samples(pair, data_dir, warm, num_steps, num_samples)
+    seconds, gan = _torch_training_loop(pair, data_dir, num_steps, device=torch_device)
+    walls['torch'].append(seconds)
+    log(f'  e2e {pair.name} round {r + 1}/{rounds}: jaxgan {walls["jax_cold"][-1]:.1f} s cold '
+        f'cache, {walls["jax_warm"][-1]:.1f} s warm, torch {seconds:.1f} s')
+  for name, values in walls.items():
+    out[f'{name}_wall_s'] = statistics.median(values)
+    out[f'{name}_wall_s_rounds'] = values
+  out['speedup'] = statistics.median(t / j for t, j in zip(walls['torch'], walls['jax_cold']))
+  out['speedup_warm'] = statistics.median(t / j for t, j in zip(walls['torch'], walls['jax_warm']))
   out['jax_fd_digits'] = _fd_digits(pair, data_dir, samples)
-  seconds, gan = _torch_training_loop(pair, data_dir, num_steps, device=torch_device)
-  out['torch_wall_s'] = seconds
   with torch.no_grad():  # training-mode generator (batch statistics), as the original samples
     fakes = [gan.netG(torch.randn(64, gan.latent_dim, device=torch_device))
              for _ in range(-(-num_samples // 64))]
   torch_samples = torch.cat(fakes)[:num_samples].cpu().numpy().transpose(0, 2, 3, 1)
   out['torch_fd_digits'] = _fd_digits(pair, data_dir, torch_samples)
-  out['speedup'] = out['torch_wall_s'] / out['jax_cold_wall_s']
-  out['speedup_warm'] = out['torch_wall_s'] / out['jax_warm_wall_s']
-  log(f'  e2e {pair.name}: jaxgan {out["jax_cold_wall_s"]:.1f} s cold cache, '
-      f'{out["jax_warm_wall_s"]:.1f} s warm (FD {out["jax_fd_digits"]}), '
-      f'torch {out["torch_wall_s"]:.1f} s (FD {out["torch_fd_digits"]})')
+  log(f'  e2e {pair.name}: medians jaxgan {out["jax_cold_wall_s"]:.1f} s cold, '
+      f'{out["jax_warm_wall_s"]:.1f} s warm (FD {out["jax_fd_digits"]:.1f}), torch '
+      f'{out["torch_wall_s"]:.1f} s (FD {out["torch_fd_digits"]:.1f})')
   return out
 
 
@@ -492,15 +510,16 @@ def markdown(report):
               'in a fresh process, compilation, checkpoint and sample grid included, first with '
               'an empty compilation cache (cold), then again in a fresh workdir with the cache '
               'the first run filled (warm); PyTorch: the original loop with a shuffling '
-              'DataLoader):', '',
-              '| model | steps | jaxgan wall s, cold / warm cache | PyTorch wall s | speed-up, cold / warm | jaxgan FD-digits | PyTorch FD-digits |',
-              '|---|---:|---:|---:|---:|---:|---:|']
+              'DataLoader; medians over interleaved rounds of the three, and of the per-round '
+              'ratios):', '',
+              '| model | steps | rounds | jaxgan wall s, cold / warm cache | PyTorch wall s | speed-up, cold / warm | jaxgan FD-digits | PyTorch FD-digits |',
+              '|---|---:|---:|---:|---:|---:|---:|---:|']
     for e in report['end_to_end']:
       if 'skipped' in e:
-        lines.append(f'| {e["model"]} | | skipped: {e["skipped"]} | | | | |')
+        lines.append(f'| {e["model"]} | | | skipped: {e["skipped"]} | | | | |')
         continue
       if 'jax_error' in e:
-        lines.append(f'| {e["model"]} | {e["steps"]} | failed | | | | |')
+        lines.append(f'| {e["model"]} | {e["steps"]} | | failed | | | | |')
         continue
       fd = lambda x: '' if x is None else f'{x:.2f}'
       if 'jax_warm_wall_s' in e:
@@ -508,7 +527,8 @@ def markdown(report):
         speedups = f'{e["speedup"]:.2f}x / {e["speedup_warm"]:.2f}x'
       else:   # rows measured before the cold/warm split: the cache state was not controlled
         walls, speedups = f'{e["jax_wall_s"]:.1f} (cache not controlled)', f'{e["speedup"]:.2f}x'
-      lines.append(f'| {e["model"]} | {e["steps"]} | {walls} | {e["torch_wall_s"]:.1f} | '
+      lines.append(f'| {e["model"]} | {e["steps"]} | {e.get("rounds", 1)} | {walls} | '
+                   f'{e["torch_wall_s"]:.1f} | '
                    f'{speedups} | {fd(e["jax_fd_digits"])} | {fd(e["torch_fd_digits"])} |')
   for e in report.get('epochs', []):
     if 'error' in e:
@@ -558,6 +578,7 @@ def parse_args(argv):
   p.add_argument('--e2e_steps', type=int, default=0, help='also run the end-to-end comparison')
   p.add_argument('--e2e_models', default='gan,dcgan28')
   p.add_argument('--e2e_samples', type=int, default=2000)
+  p.add_argument('--e2e_rounds', type=int, default=3, help='interleaved end-to-end rounds')
   p.add_argument('--epochs', type=int, default=0,
                  help='also time launch.py for this many epochs of the MLP GAN (target on an '
                       'H100: 100 epochs in under 60 s)')
@@ -622,7 +643,8 @@ def main(argv=None):
         report['end_to_end'].append({'model': name, 'steps': args.e2e_steps, 'skipped': reason})
         continue
       report['end_to_end'].append(end_to_end(MODELS[name], data_dir, args.e2e_steps,
-                                             args.e2e_samples, log, args.torch_device))
+                                             args.e2e_samples, log, args.torch_device,
+                                             args.e2e_rounds))
   if args.epochs:
     report['epochs'] = [epochs_run(MODELS[args.epoch_model], data_dir, args.epochs,
                                    args.epoch_images, log)]
