@@ -74,7 +74,9 @@ class JaxRunner:
     self.pair, self.per_dispatch, self.mode = pair, per_dispatch, mode
     self.requested_name = name
     self.name = name or (f'jax ({per_dispatch}/dispatch)' if per_dispatch else 'jax (loop default)')
-    self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',)
+    # No persistent compilation cache: the compile column times compiling, not a cache load.
+    self.overrides = tuple(overrides) + (f'data.data_dir={data_dir!r}',
+                                         "loop.compilation_cache=''")
 
   def setup(self):
     from jaxgan import train
